@@ -1,0 +1,110 @@
+//! Command-line interface. Every `serve` flag can also be set through the
+//! environment variable named in its help (Knative sets `PORT`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Where the functions ConfigMap is mounted in the Knative Service.
+pub const DEFAULT_FUNCTIONS_DIR: &str = "/etc/wasmfn/functions";
+/// The port when neither `--port` nor `$PORT` is set.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// wasmfn: a WebAssembly function runtime for Knative.
+#[derive(Debug, Parser)]
+#[command(name = "wasmfn", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve every <name>.wasm in the functions directory at POST /<name>.
+    Serve(ServeArgs),
+    /// Run one event (structured JSON) through a module and print its output
+    /// events, one JSON line each. Exit 0 on success, 2 when the function says
+    /// `invalid`, 1 otherwise.
+    Run(RunArgs),
+}
+
+/// `wasmfn serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory holding <name>.wasm files and an optional wasmfn.toml.
+    #[arg(long, env = "WASMFN_FUNCTIONS", default_value = DEFAULT_FUNCTIONS_DIR)]
+    pub functions: PathBuf,
+    /// Port to listen on (all interfaces); 0 picks a free one.
+    #[arg(long, env = "PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Seconds to keep serving after SIGTERM (readiness already failing)
+    /// before in-flight requests are drained and the process exits.
+    #[arg(long, env = "WASMFN_DRAIN_SECS", default_value_t = 5)]
+    pub drain_secs: u64,
+    /// Sandbox limits shared by every function.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Sandbox limits.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Function instances that may run at once (pooling allocator slots).
+    #[arg(long, env = "WASMFN_MAX_INSTANCES", default_value_t = 256)]
+    pub max_instances: u32,
+    /// Linear memory per instance, in MiB.
+    #[arg(long, env = "WASMFN_MEMORY_MB", default_value_t = 64)]
+    pub memory_mb: usize,
+    /// Time limit per event, in milliseconds.
+    #[arg(long, env = "WASMFN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+}
+
+/// `wasmfn run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The function component (.wasm).
+    pub module: PathBuf,
+    /// File holding the event as structured-mode JSON; `-` reads stdin.
+    #[arg(long, default_value = "-")]
+    pub event: PathBuf,
+    /// A wasmfn.toml whose settings for the function apply.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The function's name in --config (default: the module's file stem).
+    #[arg(long, requires = "config")]
+    pub name: Option<String>,
+    /// Sandbox limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl LimitArgs {
+    /// The sandbox limits these flags describe.
+    pub fn to_limits(&self) -> crate::sandbox::SandboxLimits {
+        crate::sandbox::SandboxLimits {
+            max_instances: self.max_instances,
+            max_memory_bytes: self.memory_mb << 20,
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_name_requires_config() {
+        let err = Cli::try_parse_from(["wasmfn", "run", "f.wasm", "--name", "f"]).unwrap_err();
+        assert!(err.to_string().contains("--config"), "{err}");
+    }
+}

@@ -1,0 +1,82 @@
+//! `wasmfn serve`: load configuration and modules, bind `$PORT`, serve until
+//! SIGTERM (after a drain period) or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::ingress::{App, serve as serve_http};
+use crate::outputs::SinkClient;
+use crate::routing::{Registry, load_table};
+use crate::sandbox::Sandbox;
+
+/// Runs the server; returns when it has shut down cleanly.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let dir = &args.functions;
+    let config = Config::load_dir(dir, &|var| std::env::var(var).ok())?;
+    let sandbox = Sandbox::new(args.limits.to_limits())?;
+    let sink = SinkClient::new(config.delivery.clone()).context("creating the sink HTTP client")?;
+    let table = load_table(dir, &config, &sandbox).await?;
+    if table.functions().is_empty() {
+        tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
+    }
+    for function in table.functions() {
+        let output = match &function.output {
+            crate::config::Output::Reply => "reply".to_owned(),
+            crate::config::Output::Sink(url) => format!("sink {url}"),
+        };
+        tracing::info!(
+            function = function.name(),
+            route = %format_args!("POST /{}", function.name()),
+            output,
+            digest = %function.digest,
+            size = function.size,
+            settings = ?function.context.settings,
+            "loaded function"
+        );
+    }
+    if let Some(name) = table.default_name() {
+        tracing::info!(function = name, "default function at POST /");
+    }
+
+    let registry = Arc::new(Registry::new(table));
+    let listener = TcpListener::bind(("0.0.0.0", args.port))
+        .await
+        .with_context(|| format!("cannot listen on port {}; set --port or PORT", args.port))?;
+    let address = listener.local_addr()?;
+    let app = Arc::new(App {
+        registry: registry.clone(),
+        sandbox,
+        sink,
+        max_body_bytes: config.max_body_bytes,
+    });
+    registry.set_ready(true);
+    tracing::info!("listening on http://{address}");
+    let drain = Duration::from_secs(args.drain_secs);
+    serve_http(listener, app, shutdown_signal(registry, drain)).await?;
+    tracing::info!("stopped: every in-flight request finished");
+    Ok(())
+}
+
+/// Resolves when the server should stop accepting: after `drain` once SIGTERM
+/// arrives (Knative may still route requests meanwhile; readiness fails at
+/// once), or immediately on Ctrl-C.
+async fn shutdown_signal(registry: Arc<Registry>, drain: Duration) {
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = sigterm.recv() => {
+            registry.set_ready(false);
+            tracing::info!(drain_secs = drain.as_secs(), "SIGTERM: still serving while the drain period runs");
+            tokio::time::sleep(drain).await;
+        }
+        _ = tokio::signal::ctrl_c() => {
+            registry.set_ready(false);
+        }
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,14 @@
+//! Events: the WIT `event` record the host carries from ingress to outputs,
+//! its CloudEvents 1.0 validation, and its HTTP and JSON encodings.
+
+mod binary;
+mod sdk;
+mod validate;
+
+pub use crate::sandbox::bindings::wasmfn::function::types::{Error as GuestError, Event};
+pub use binary::{PlainRequestError, decode_plain, percent_decode_attributes, write_headers};
+pub use sdk::{from_sdk, to_sdk};
+pub use validate::{InvalidEvent, validate};
+
+/// The only CloudEvents version wasmfn speaks.
+pub const SPEC_VERSION: &str = "1.0";

@@ -1,0 +1,10 @@
+//! Ingress: the HTTP server Knative drives — CloudEvent extraction (binary,
+//! structured, batched and plain requests), body limits, health endpoints,
+//! and the per-request data path through routing, sandbox and outputs.
+
+mod extract;
+mod handler;
+mod server;
+
+pub use extract::{Incoming, parse_request};
+pub use server::{App, router, serve};

@@ -1,0 +1,18 @@
+//! wasmfn: a WebAssembly function runtime for Knative.
+//!
+//! The modules follow the data path: [`ingress`] receives CloudEvents over
+//! HTTP, [`routing`] picks the loaded function, [`sandbox`] runs it in a fresh
+//! Wasm instance, [`outputs`] replies or forwards its events. [`config`] and
+//! [`cli`] sit at the edges; [`error`] maps every outcome to the status
+//! Knative acts on.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod ingress;
+pub mod observability;
+pub mod outputs;
+pub mod routing;
+pub mod sandbox;

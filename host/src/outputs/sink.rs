@@ -1,0 +1,141 @@
+//! Sink delivery: each output event is POSTed in binary mode over pooled
+//! keep-alive connections, with bounded exponential backoff on transient
+//! failures (5xx, 429, 408, connection errors) — the `backon` crate.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use reqwest::Url;
+
+use crate::config::DeliveryConfig;
+use crate::event::{Event, write_headers};
+
+/// Longest part of a sink's error body quoted back to the caller.
+const MAX_QUOTED_BODY: usize = 512;
+
+/// Why an output event did not reach its sink.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The sink refused the event for good (a 4xx other than 408/429).
+    #[error("the sink rejected output event with HTTP {status}: {body}")]
+    Rejected {
+        /// The sink's status code.
+        status: u16,
+        /// The start of the sink's response body.
+        body: String,
+    },
+    /// The sink stayed unreachable or overloaded through every try.
+    #[error("the sink is unavailable after {attempts} tries; last: {last}")]
+    Unavailable {
+        /// Tries made.
+        attempts: usize,
+        /// The last failure.
+        last: String,
+    },
+}
+
+/// One failed try.
+#[derive(Debug)]
+enum Attempt {
+    /// Worth another try.
+    Transient(String),
+    /// Not worth another try.
+    Rejected { status: u16, body: String },
+}
+
+/// A pooled HTTP client for sinks and its retry policy.
+#[derive(Clone)]
+pub struct SinkClient {
+    http: reqwest::Client,
+    policy: DeliveryConfig,
+}
+
+impl SinkClient {
+    /// A client with the connect and request timeouts of `policy`.
+    pub fn new(policy: DeliveryConfig) -> Result<SinkClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .timeout(policy.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(SinkClient { http, policy })
+    }
+
+    /// POSTs `event` to `url` in binary mode, retrying transient failures.
+    pub async fn deliver(&self, url: &Url, event: &Event) -> Result<(), SinkError> {
+        let mut headers = HeaderMap::new();
+        write_headers(event, &mut headers);
+        let body = Bytes::from(event.data.clone().unwrap_or_default());
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.initial_backoff)
+            .with_factor(2.0)
+            .with_max_times(self.policy.attempts - 1);
+        let mut tries = 0;
+        let result = (|| {
+            tries += 1;
+            self.attempt(url, headers.clone(), body.clone())
+        })
+        .retry(backoff)
+        .when(|failure| matches!(failure, Attempt::Transient(_)))
+        .notify(|failure, delay| {
+            tracing::debug!(sink = %url, ?failure, ?delay, "retrying sink delivery");
+        })
+        .await;
+        result.map_err(|failure| match failure {
+            Attempt::Rejected { status, body } => SinkError::Rejected { status, body },
+            Attempt::Transient(last) => SinkError::Unavailable {
+                attempts: tries,
+                last,
+            },
+        })
+    }
+
+    async fn attempt(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<(), Attempt> {
+        let response = self
+            .http
+            .post(url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| Attempt::Transient(describe(&err)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retryable = status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT;
+        if retryable {
+            return Err(Attempt::Transient(format!("HTTP {status}")));
+        }
+        let mut body = response.text().await.unwrap_or_default();
+        if body.len() > MAX_QUOTED_BODY {
+            let cut = (0..=MAX_QUOTED_BODY)
+                .rev()
+                .find(|&i| body.is_char_boundary(i))
+                .unwrap_or(0);
+            body.truncate(cut);
+            body.push('…');
+        }
+        Err(Attempt::Rejected {
+            status: status.as_u16(),
+            body,
+        })
+    }
+}
+
+/// A reqwest error with its causes ("error sending request: connection refused").
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,164 @@
+//! The function table: name → loaded function, plus the default route, held
+//! in a [`Registry`] that swaps whole tables atomically.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{FunctionConfig, Output};
+use crate::error::Error;
+use crate::event::{Event, GuestError};
+use crate::outputs::prepare;
+use crate::sandbox::{CompiledModule, GuestContext, Sandbox, SandboxError};
+
+/// A function ready to serve: its compiled module and its configuration.
+pub struct LoadedFunction {
+    /// Name and settings, shared with every instance.
+    pub context: Arc<GuestContext>,
+    /// Where its output events go.
+    pub output: Output,
+    /// `sha256:<hex>` of the `.wasm` bytes.
+    pub digest: String,
+    /// [`Self::digest`] as a response header value.
+    pub digest_header: HeaderValue,
+    /// Size of the `.wasm` file in bytes.
+    pub size: usize,
+    /// The compiled, linked component.
+    pub module: CompiledModule,
+}
+
+impl LoadedFunction {
+    /// Compiles `bytes` as function `name` with its configuration.
+    pub fn compile(
+        sandbox: &Sandbox,
+        name: &str,
+        bytes: &[u8],
+        config: FunctionConfig,
+    ) -> Result<LoadedFunction, SandboxError> {
+        let module = sandbox.compile(bytes)?;
+        let digest = format!("sha256:{:x}", Sha256::digest(bytes));
+        Ok(LoadedFunction {
+            context: Arc::new(GuestContext {
+                name: name.into(),
+                settings: config.settings,
+            }),
+            output: config.output,
+            digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
+            digest,
+            size: bytes.len(),
+            module,
+        })
+    }
+
+    /// The function's name (its route and `.wasm` file stem).
+    pub fn name(&self) -> &str {
+        &self.context.name
+    }
+
+    /// Runs one event through a fresh instance and returns its output events
+    /// with their deterministic ids. The guest's verdict, traps and limit
+    /// hits become the matching [`Error`].
+    pub async fn process(&self, sandbox: &Sandbox, event: &Event) -> Result<Vec<Event>, Error> {
+        let verdict = sandbox.invoke(&self.module, &self.context, event).await?;
+        let mut outputs = verdict.map_err(|err| match err {
+            GuestError::Invalid(message) => Error::FunctionInvalid(message),
+            GuestError::Failed(message) => Error::FunctionFailed(message),
+        })?;
+        prepare(event, &mut outputs).map_err(Error::Output)?;
+        Ok(outputs)
+    }
+}
+
+/// An immutable set of loaded functions.
+#[derive(Default)]
+pub struct FunctionTable {
+    functions: HashMap<String, Arc<LoadedFunction>>,
+    default: Option<Arc<LoadedFunction>>,
+}
+
+impl FunctionTable {
+    /// A table of `functions`; `POST /` serves `default`, or the only
+    /// function when `default` is `None` and there is exactly one.
+    pub fn new(functions: Vec<LoadedFunction>, default: Option<&str>) -> Result<Self, String> {
+        let functions: HashMap<String, Arc<LoadedFunction>> = functions
+            .into_iter()
+            .map(|f| (f.name().to_owned(), Arc::new(f)))
+            .collect();
+        let default = match default {
+            Some(name) => Some(functions.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "`default = \"{name}\"` but there is no {name}.wasm in the functions directory"
+                )
+            })?),
+            None if functions.len() == 1 => functions.values().next().cloned(),
+            None => None,
+        };
+        Ok(FunctionTable { functions, default })
+    }
+
+    /// The function served at `/{name}`.
+    pub fn get(&self, name: &str) -> Result<&Arc<LoadedFunction>, Error> {
+        self.functions
+            .get(name)
+            .ok_or_else(|| Error::UnknownFunction(name.to_owned()))
+    }
+
+    /// The function served at `/`.
+    pub fn default_function(&self) -> Result<&Arc<LoadedFunction>, Error> {
+        self.default.as_ref().ok_or(Error::NoDefaultFunction)
+    }
+
+    /// Every function, sorted by name.
+    pub fn functions(&self) -> Vec<&Arc<LoadedFunction>> {
+        let mut all: Vec<_> = self.functions.values().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    /// The name of the function served at `/`, if any.
+    pub fn default_name(&self) -> Option<&str> {
+        self.default.as_ref().map(|f| f.name())
+    }
+}
+
+/// The current function table and readiness. Requests take a snapshot of the
+/// table, so an event in flight finishes on the version it started with.
+pub struct Registry {
+    table: ArcSwap<FunctionTable>,
+    ready: AtomicBool,
+}
+
+impl Registry {
+    /// A registry serving `table`, not yet marked ready.
+    pub fn new(table: FunctionTable) -> Self {
+        Registry {
+            table: ArcSwap::from_pointee(table),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The current table.
+    pub fn snapshot(&self) -> Arc<FunctionTable> {
+        self.table.load_full()
+    }
+
+    /// Replaces the whole table at once.
+    pub fn replace(&self, table: FunctionTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    /// Whether the host should receive traffic (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the host ready (after loading) or not (while draining).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}

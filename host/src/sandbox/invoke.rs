@@ -1,0 +1,112 @@
+//! One event through one function: a fresh `Store` and instance per call, so
+//! nothing survives between events, with the outcome classified for the
+//! host's status mapping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
+
+use super::engine::{CompiledModule, Sandbox};
+use super::state::InstanceState;
+use crate::config::Settings;
+use crate::event::{Event, GuestError};
+
+/// Who a guest is while it runs: its name (for logs) and its settings (for
+/// `config.get`). Shared by all instances of one loaded function.
+#[derive(Debug)]
+pub struct GuestContext {
+    /// The function's name, as routed and logged.
+    pub name: Arc<str>,
+    /// What the guest's `config.get` sees.
+    pub settings: Settings,
+}
+
+/// Why the sandbox could not produce the guest's own answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The engine or linker could not be set up (a host bug or a bad flag).
+    #[error("cannot set up the Wasm engine: {0}")]
+    Engine(String),
+    /// The module is not a component that satisfies `wasmfn:function`.
+    #[error("not a valid wasmfn function component: {0}")]
+    Compile(String),
+    /// Every instance slot is in use.
+    #[error("all {0} instance slots are in use")]
+    Exhausted(u32),
+    /// The guest ran past its time limit.
+    #[error("the function exceeded its time limit of {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// The guest tried to grow its memory past the limit.
+    #[error("the function exceeded its memory limit of {} MiB", .0 >> 20)]
+    Memory(usize),
+    /// The guest overflowed its stack.
+    #[error("the function overflowed its stack")]
+    StackOverflow,
+    /// The guest trapped (a panic, `unreachable`, an out-of-bounds access...).
+    #[error("the function trapped: {0}")]
+    Trap(String),
+}
+
+impl SandboxError {
+    pub(super) fn engine(err: wasmtime::Error) -> Self {
+        SandboxError::Engine(format!("{err:#}"))
+    }
+
+    pub(super) fn compile(err: wasmtime::Error) -> Self {
+        SandboxError::Compile(format!("{err:#}"))
+    }
+}
+
+impl Sandbox {
+    /// Runs `event` through a fresh instance of `module`. `Ok(Err(_))` is the
+    /// guest's own verdict (`invalid` / `failed`); `Err(_)` is a host-side
+    /// outcome: a trap or a limit hit.
+    pub async fn invoke(
+        &self,
+        module: &CompiledModule,
+        context: &Arc<GuestContext>,
+        event: &Event,
+    ) -> Result<Result<Vec<Event>, GuestError>, SandboxError> {
+        let timeout = self.limits.timeout;
+        let deadline = Instant::now() + timeout;
+        let state = InstanceState::new(context.clone(), self.limits.max_memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(InstanceState::limiter);
+        // Every epoch tick the guest yields to the runtime, so a busy guest
+        // never starves other requests; past the deadline it is interrupted.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+
+        let run = async {
+            let instance = module.pre.instantiate_async(&mut store).await?;
+            instance.call_handle(&mut store, event).await
+        };
+        // The epoch deadline cuts guest code; this cuts a guest stuck in a
+        // host call that never returns.
+        let outcome = tokio::time::timeout(timeout + super::engine::EPOCH_TICK, run).await;
+        match outcome {
+            Ok(Ok(verdict)) => Ok(verdict),
+            Ok(Err(err)) => Err(self.classify(&err, store.data())),
+            Err(_) => Err(SandboxError::Timeout(timeout)),
+        }
+    }
+
+    fn classify(&self, err: &wasmtime::Error, state: &InstanceState) -> SandboxError {
+        if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+            return SandboxError::Exhausted(self.limits.max_instances);
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => SandboxError::Timeout(self.limits.timeout),
+            Some(Trap::StackOverflow) => SandboxError::StackOverflow,
+            _ if state.memory_denied() => SandboxError::Memory(self.limits.max_memory_bytes),
+            _ => SandboxError::Trap(format!("{err:#}")),
+        }
+    }
+}

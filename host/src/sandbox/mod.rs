@@ -1,0 +1,15 @@
+//! Sandbox: compiles each function component once, then runs every event in a
+//! fresh, deny-by-default instance with CPU-time and memory limits.
+//!
+//! [`Sandbox::compile`] does the slow work (Cranelift, linking) when a module
+//! is loaded; [`Sandbox::invoke`] does only what must happen per event: a new
+//! `Store` from the pooling allocator, instantiation, one `handle` call.
+
+pub mod bindings;
+mod engine;
+mod guest_log;
+mod invoke;
+mod state;
+
+pub use engine::{CompiledModule, Sandbox, SandboxLimits};
+pub use invoke::{GuestContext, SandboxError};

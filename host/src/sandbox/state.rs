@@ -1,0 +1,112 @@
+//! Per-instance state: deny-by-default WASI, the memory limiter, and the host
+//! side of the `config` and `log` imports.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::wasmfn::function::{config, log, types};
+use super::guest_log::GuestOutput;
+use super::invoke::GuestContext;
+
+/// What one `Store` holds while it runs one event.
+pub(super) struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    context: Arc<GuestContext>,
+}
+
+impl InstanceState {
+    /// State for one event of the function described by `context`: no files,
+    /// no sockets, no environment, no args; stdout and stderr go to the log.
+    pub(super) fn new(context: Arc<GuestContext>, max_memory_bytes: usize) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .stdout(GuestOutput::new(context.name.clone(), "stdout"))
+            .stderr(GuestOutput::new(context.name.clone(), "stderr"))
+            .build();
+        InstanceState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(max_memory_bytes)
+                    .instances(usize::MAX)
+                    .build(),
+                denied: false,
+            },
+            context,
+        }
+    }
+
+    /// The limiter the `Store` consults before growing memory or tables.
+    pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// Whether the guest tried to grow memory beyond its limit.
+    pub(super) fn memory_denied(&self) -> bool {
+        self.limiter.denied
+    }
+}
+
+/// [`StoreLimits`] that remembers whether it refused a memory growth, so a
+/// trap that follows can be reported as a memory limit hit.
+struct MemoryLimiter {
+    inner: StoreLimits,
+    denied: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        self.denied |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for InstanceState {}
+
+impl config::Host for InstanceState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.context.settings.get(&key).map(str::to_owned)
+    }
+}
+
+impl log::Host for InstanceState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let function = &*self.context.name;
+        match level {
+            log::Level::Trace => tracing::trace!(target: "wasmfn::guest", function, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "wasmfn::guest", function, "{message}"),
+            log::Level::Info => tracing::info!(target: "wasmfn::guest", function, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "wasmfn::guest", function, "{message}"),
+            log::Level::Error => tracing::error!(target: "wasmfn::guest", function, "{message}"),
+        }
+    }
+}

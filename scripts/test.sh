@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (README, CI): builds the example functions and the test
+# guests for wasm32-wasip2, then runs every unit and end-to-end test
+# (release profile: the same build the demo and benchmarks use).
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh -- conformance).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+[ -d ../shared/conformance ] || {
+  echo "test.sh: ../shared (conformance cases) must sit beside the repository" >&2
+  exit 1
+}
+scripts/build-functions.sh target/functions
+CRATES_DIR=tests/guests scripts/build-functions.sh target/test-guests
+cargo test --release --workspace "$@"

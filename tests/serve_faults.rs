@@ -1,0 +1,82 @@
+//! Faults inside a function: its own verdicts, traps and panics, bad outputs
+//! and attempts to reach outside the sandbox — each gets the right status and
+//! the host keeps serving.
+
+mod support;
+
+use support::{FunctionsDir, Wasmfn, client, error_kind};
+
+async fn ask(server: &Wasmfn, what: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/evil", server.url))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", what)
+        .header("ce-source", "/tests")
+        .header("ce-type", what)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn start() -> (FunctionsDir, Wasmfn) {
+    let dir = FunctionsDir::new(&["evil"], "");
+    let server = Wasmfn::serve(
+        dir.path(),
+        &[("WASMFN_TIMEOUT_MS", "500"), ("WASMFN_MEMORY_MB", "32")],
+    );
+    (dir, server)
+}
+
+#[tokio::test]
+async fn verdicts_traps_and_limits_map_to_statuses_and_the_host_survives() {
+    let (_dir, server) = start();
+    let expectations = [
+        ("invalid", 422, "invalid"),
+        ("fail", 500, "failed"),
+        ("panic", 500, "trap"),
+        ("two-events", 422, "output"),
+        ("bad-output", 422, "output"),
+        ("loop", 503, "timeout"),
+        ("alloc", 422, "memory"),
+        ("recurse", 422, "stack"),
+    ];
+    for (what, status, kind) in expectations {
+        let (got_status, got_kind, message) = error_kind(ask(&server, what).await).await;
+        assert_eq!(
+            (got_status, got_kind.as_str()),
+            (status, kind),
+            "{what}: {message}"
+        );
+        let ok = ask(&server, "ok").await;
+        assert_eq!(ok.status(), 200, "the host still serves after `{what}`");
+    }
+    server.wait_for_log("asked to panic");
+}
+
+#[tokio::test]
+async fn the_sandbox_denies_files_environment_and_sockets() {
+    let (_dir, server) = start();
+    for what in ["open-file", "socket"] {
+        let response = ask(&server, what).await;
+        assert_eq!(response.status(), 200, "{what}");
+        assert_eq!(response.headers()["ce-type"], "denied", "{what}");
+    }
+    let response = ask(&server, "read-env").await;
+    assert_eq!(response.status(), 200);
+    let subject = response.headers()["ce-subject"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        subject, "0%20vars,%20HOME=None",
+        "no host environment is inherited"
+    );
+
+    let response = ask(&server, "print").await;
+    assert_eq!(response.status(), 202);
+    let line = server.wait_for_log("evil says hello on stdout");
+    assert!(
+        line.contains("function=\"evil\""),
+        "tagged with the function: {line}"
+    );
+}
