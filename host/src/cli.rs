@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// Where the functions ConfigMap is mounted in the Knative Service.
 pub const DEFAULT_FUNCTIONS_DIR: &str = "/etc/wasmfn/functions";
+/// Where compiled artifacts are cached by default.
+pub const DEFAULT_CACHE_DIR: &str = "/tmp/wasmfn-cache";
 /// The port when neither `--port` nor `$PORT` is set.
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -43,6 +45,14 @@ pub struct ServeArgs {
     /// before in-flight requests are drained and the process exits.
     #[arg(long, env = "WASMFN_DRAIN_SECS", default_value_t = 5)]
     pub drain_secs: u64,
+    /// Directory for compiled artifacts (an emptyDir in the Knative Service),
+    /// so restarts skip compilation.
+    #[arg(long, env = "WASMFN_CACHE_DIR", default_value = DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+    /// Seconds between fallback polls of the functions directory (file
+    /// events trigger reloads at once; the poll catches missed ones).
+    #[arg(long, env = "WASMFN_POLL_SECS", default_value_t = 10)]
+    pub poll_secs: u64,
     /// Sandbox limits shared by every function.
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -82,12 +92,13 @@ pub struct RunArgs {
 }
 
 impl LimitArgs {
-    /// The sandbox limits these flags describe.
-    pub fn to_limits(&self) -> crate::sandbox::SandboxLimits {
-        crate::sandbox::SandboxLimits {
+    /// The sandbox configuration these flags describe, with `cache_dir`.
+    pub fn to_sandbox_config(&self, cache_dir: Option<PathBuf>) -> crate::sandbox::SandboxConfig {
+        crate::sandbox::SandboxConfig {
             max_instances: self.max_instances,
             max_memory_bytes: self.memory_mb << 20,
             timeout: std::time::Duration::from_millis(self.timeout_ms),
+            cache_dir,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod kubelet;
 pub mod sink;
 
 use std::io::{BufRead, BufReader};

@@ -11,16 +11,16 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::ingress::{App, serve as serve_http};
 use crate::outputs::SinkClient;
-use crate::routing::{Registry, load_table};
+use crate::routing::{Registry, Reloader, load_table};
 use crate::sandbox::Sandbox;
 
 /// Runs the server; returns when it has shut down cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dir = &args.functions;
     let config = Config::load_dir(dir, &|var| std::env::var(var).ok())?;
-    let sandbox = Sandbox::new(args.limits.to_limits())?;
+    let sandbox = Sandbox::new(args.limits.to_sandbox_config(Some(args.cache_dir.clone())))?;
     let sink = SinkClient::new(config.delivery.clone()).context("creating the sink HTTP client")?;
-    let table = load_table(dir, &config, &sandbox).await?;
+    let (table, _) = load_table(dir, &config, &sandbox, None).await?;
     if table.functions().is_empty() {
         tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
     }
@@ -44,6 +44,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let registry = Arc::new(Registry::new(table));
+    Arc::new(Reloader::new(
+        dir.clone(),
+        sandbox.clone(),
+        registry.clone(),
+    ))
+    .watch(Duration::from_secs(args.poll_secs.max(1)));
     let listener = TcpListener::bind(("0.0.0.0", args.port))
         .await
         .with_context(|| format!("cannot listen on port {}; set --port or PORT", args.port))?;

@@ -51,7 +51,9 @@ async fn healthz() -> StatusCode {
 }
 
 /// Readiness: every module is compiled and the host is not draining. The body
-/// lists the functions served and their digests.
+/// lists the functions served with their digests, and what reloads did (a
+/// module that failed to reload keeps its previous version serving and is
+/// listed under `issues`).
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let table = app.registry.snapshot();
     let functions: Vec<_> = table
@@ -60,6 +62,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .map(|f| json!({"name": f.name(), "digest": f.digest}))
         .collect();
     let ready = app.registry.is_ready();
+    let reloads = app.registry.reload_status();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -67,7 +70,14 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     };
     (
         status,
-        Json(json!({"ready": ready, "default": table.default_name(), "functions": functions})),
+        Json(json!({
+            "ready": ready,
+            "default": table.default_name(),
+            "functions": functions,
+            "reloads": reloads.reloads,
+            "failed_reloads": reloads.failed_reloads,
+            "issues": reloads.issues,
+        })),
     )
         .into_response()
 }

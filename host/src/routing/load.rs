@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::table::{FunctionTable, LoadedFunction};
+use std::collections::HashMap;
+
+use super::table::{FunctionTable, LoadIssue, LoadedFunction, digest};
 use crate::config::Config;
-use crate::sandbox::{Sandbox, SandboxError};
+use crate::sandbox::{CompiledModule, Sandbox, SandboxError};
 
 /// Why the functions directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -69,37 +71,120 @@ pub fn list_modules(dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
     Ok(modules)
 }
 
-/// Loads every module in `dir` with `config`: reads, digests and compiles
-/// them on blocking threads, and builds the table.
+/// Loads every module in `dir` with `config`, reading, digesting and
+/// compiling on blocking threads, and builds the table.
+///
+/// With `previous` (a reload), a module whose digest is already loaded is not
+/// recompiled, and a module that cannot be read or compiled keeps its
+/// previous version serving (or stays absent if new), reported as a
+/// [`LoadIssue`]. Without it (start-up), any such module is an error.
 pub async fn load_table(
     dir: &Path,
     config: &Config,
     sandbox: &Arc<Sandbox>,
-) -> Result<FunctionTable, LoadError> {
+    previous: Option<&FunctionTable>,
+) -> Result<(FunctionTable, Vec<LoadIssue>), LoadError> {
     let modules = list_modules(dir)?;
-    let mut tasks = Vec::with_capacity(modules.len());
+    let mut compiled: HashMap<String, CompiledModule> = previous
+        .map(|table| {
+            table
+                .functions()
+                .into_iter()
+                .map(|f| (f.digest.clone(), f.module.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    // Read and digest every file; compile each new digest once, in parallel.
+    let mut read = Vec::with_capacity(modules.len());
+    let mut to_compile: HashMap<String, (PathBuf, Vec<u8>)> = HashMap::new();
     for (name, path) in modules {
-        let sandbox = sandbox.clone();
-        let function_config = config.function(&name);
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            LoadedFunction::compile(&sandbox, &name, &bytes, function_config)
-                .map_err(|source| LoadError::Compile { path, source })
-        }));
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let digest = digest(&bytes);
+                let size = bytes.len();
+                if !compiled.contains_key(&digest) {
+                    to_compile
+                        .entry(digest.clone())
+                        .or_insert_with(|| (path.clone(), bytes));
+                }
+                read.push((name, Ok((digest, size))));
+            }
+            Err(source) => read.push((name, Err(LoadError::Read { path, source }))),
+        }
     }
-    let mut functions = Vec::with_capacity(tasks.len());
+    let tasks: Vec<_> = to_compile
+        .into_iter()
+        .map(|(digest, (path, bytes))| {
+            let sandbox = sandbox.clone();
+            tokio::task::spawn_blocking(move || {
+                let module = sandbox.compile(&bytes, &digest);
+                (digest, path, module)
+            })
+        })
+        .collect();
+    let mut failed: HashMap<String, LoadError> = HashMap::new();
     for task in tasks {
-        functions.push(task.await.expect("module loading task panicked")?);
+        let (digest, path, module) = task.await.expect("module compilation task panicked");
+        match module {
+            Ok(module) => {
+                compiled.insert(digest, module);
+            }
+            Err(source) => {
+                failed.insert(digest, LoadError::Compile { path, source });
+            }
+        }
+    }
+
+    let mut functions = Vec::with_capacity(read.len());
+    let mut issues = Vec::new();
+    for (name, outcome) in read {
+        let loaded = outcome.and_then(|(digest, size)| match compiled.get(&digest) {
+            Some(module) => Ok(LoadedFunction::new(
+                &name,
+                digest,
+                size,
+                module.clone(),
+                config.function(&name),
+            )),
+            None => Err(match failed.get(&digest) {
+                Some(LoadError::Compile { source, .. }) => LoadError::Compile {
+                    path: dir.join(format!("{name}.wasm")),
+                    source: source.clone(),
+                },
+                _ => unreachable!("every digest is compiled or failed"),
+            }),
+        });
+        match loaded {
+            Ok(function) => functions.push(function),
+            Err(err) => {
+                let Some(previous) = previous else {
+                    return Err(err);
+                };
+                if let Some(old) = previous.find(&name) {
+                    functions.push(LoadedFunction::new(
+                        &name,
+                        old.digest.clone(),
+                        old.size,
+                        old.module.clone(),
+                        config.function(&name),
+                    ));
+                }
+                issues.push(LoadIssue {
+                    function: name,
+                    message: err.to_string(),
+                });
+            }
+        }
     }
     for name in config.functions.keys() {
         if !functions.iter().any(|f| f.name() == name) {
             tracing::warn!(function = %name, dir = %dir.display(), "wasmfn.toml configures a function with no .wasm file");
         }
     }
-    FunctionTable::new(functions, config.default_function.as_deref()).map_err(LoadError::Table)
+    let table = FunctionTable::new(functions, config.default_function.as_deref())
+        .map_err(LoadError::Table)?;
+    Ok((table, issues))
 }
 
 #[cfg(test)]

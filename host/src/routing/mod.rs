@@ -1,8 +1,11 @@
 //! Routing: which loaded function handles a request path. The function table
-//! is loaded from the functions directory and swapped as a whole.
+//! is loaded from the functions directory, reloaded when it changes, and
+//! swapped as a whole.
 
 mod load;
+mod reload;
 mod table;
 
 pub use load::{LoadError, list_modules, load_table};
-pub use table::{FunctionTable, LoadedFunction, Registry};
+pub use reload::Reloader;
+pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

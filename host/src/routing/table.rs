@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
@@ -40,9 +41,26 @@ impl LoadedFunction {
         bytes: &[u8],
         config: FunctionConfig,
     ) -> Result<LoadedFunction, SandboxError> {
-        let module = sandbox.compile(bytes)?;
-        let digest = format!("sha256:{:x}", Sha256::digest(bytes));
-        Ok(LoadedFunction {
+        let digest = digest(bytes);
+        let module = sandbox.compile(bytes, &digest)?;
+        Ok(LoadedFunction::new(
+            name,
+            digest,
+            bytes.len(),
+            module,
+            config,
+        ))
+    }
+
+    /// A function from an already compiled module.
+    pub fn new(
+        name: &str,
+        digest: String,
+        size: usize,
+        module: CompiledModule,
+        config: FunctionConfig,
+    ) -> LoadedFunction {
+        LoadedFunction {
             context: Arc::new(GuestContext {
                 name: name.into(),
                 settings: config.settings,
@@ -50,9 +68,9 @@ impl LoadedFunction {
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
             digest,
-            size: bytes.len(),
+            size,
             module,
-        })
+        }
     }
 
     /// The function's name (its route and `.wasm` file stem).
@@ -72,6 +90,11 @@ impl LoadedFunction {
         prepare(event, &mut outputs).map_err(Error::Output)?;
         Ok(outputs)
     }
+}
+
+/// `sha256:<hex>` of a module's bytes: its identity across reloads.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 /// An immutable set of loaded functions.
@@ -101,6 +124,11 @@ impl FunctionTable {
         Ok(FunctionTable { functions, default })
     }
 
+    /// The function named `name`, if loaded.
+    pub fn find(&self, name: &str) -> Option<&Arc<LoadedFunction>> {
+        self.functions.get(name)
+    }
+
     /// The function served at `/{name}`.
     pub fn get(&self, name: &str) -> Result<&Arc<LoadedFunction>, Error> {
         self.functions
@@ -126,11 +154,32 @@ impl FunctionTable {
     }
 }
 
+/// A module (or the configuration) that could not be loaded on a reload.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadIssue {
+    /// The function (or `wasmfn.toml`).
+    pub function: String,
+    /// What went wrong; the previous version, if any, keeps serving.
+    pub message: String,
+}
+
+/// What the last reloads did, for `/readyz`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStatus {
+    /// Reloads attempted since start.
+    pub reloads: u64,
+    /// Reloads with at least one issue.
+    pub failed_reloads: u64,
+    /// The issues of the last reload (empty when it fully succeeded).
+    pub issues: Vec<LoadIssue>,
+}
+
 /// The current function table and readiness. Requests take a snapshot of the
 /// table, so an event in flight finishes on the version it started with.
 pub struct Registry {
     table: ArcSwap<FunctionTable>,
     ready: AtomicBool,
+    status: Mutex<ReloadStatus>,
 }
 
 impl Registry {
@@ -139,6 +188,7 @@ impl Registry {
         Registry {
             table: ArcSwap::from_pointee(table),
             ready: AtomicBool::new(false),
+            status: Mutex::new(ReloadStatus::default()),
         }
     }
 
@@ -150,6 +200,19 @@ impl Registry {
     /// Replaces the whole table at once.
     pub fn replace(&self, table: FunctionTable) {
         self.table.store(Arc::new(table));
+    }
+
+    /// Records the outcome of one reload.
+    pub fn record_reload(&self, issues: Vec<LoadIssue>) {
+        let mut status = self.status.lock().expect("reload status lock");
+        status.reloads += 1;
+        status.failed_reloads += u64::from(!issues.is_empty());
+        status.issues = issues;
+    }
+
+    /// What the reloads so far did.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.status.lock().expect("reload status lock").clone()
     }
 
     /// Whether the host should receive traffic (`/readyz`).

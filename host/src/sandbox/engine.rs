@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::{Function, FunctionPre};
+use super::cache::ArtifactCache;
 use super::invoke::SandboxError;
 use super::state::InstanceState;
 
@@ -15,23 +16,26 @@ use super::state::InstanceState;
 /// the guest's cooperative yields to other tasks.
 pub(super) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Limits applied to every instance.
+/// How the sandbox runs every instance: limits and the artifact cache.
 #[derive(Debug, Clone)]
-pub struct SandboxLimits {
+pub struct SandboxConfig {
     /// Instances that may exist at once (pooling allocator slots).
     pub max_instances: u32,
     /// Linear memory per instance, in bytes.
     pub max_memory_bytes: usize,
     /// Wall-clock budget for one event, instantiation included.
     pub timeout: Duration,
+    /// Compiled-artifact cache directory (`None`: compile every time).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
-impl Default for SandboxLimits {
+impl Default for SandboxConfig {
     fn default() -> Self {
-        SandboxLimits {
+        SandboxConfig {
             max_instances: 256,
             max_memory_bytes: 64 << 20,
             timeout: Duration::from_secs(10),
+            cache_dir: None,
         }
     }
 }
@@ -40,7 +44,8 @@ impl Default for SandboxLimits {
 pub struct Sandbox {
     pub(super) engine: Engine,
     linker: Linker<InstanceState>,
-    pub(super) limits: SandboxLimits,
+    cache: ArtifactCache,
+    pub(super) limits: SandboxConfig,
 }
 
 /// A compiled, linked function component, ready to instantiate per event.
@@ -52,7 +57,7 @@ pub struct CompiledModule {
 impl Sandbox {
     /// Creates the engine (pooling allocator sized to `limits`, epoch
     /// interruption, async support) and starts its epoch ticker.
-    pub fn new(limits: SandboxLimits) -> Result<Arc<Sandbox>, SandboxError> {
+    pub fn new(limits: SandboxConfig) -> Result<Arc<Sandbox>, SandboxError> {
         let mut pooling = PoolingAllocationConfig::default();
         pooling
             .total_component_instances(limits.max_instances)
@@ -73,17 +78,23 @@ impl Sandbox {
             .map_err(SandboxError::engine)?;
 
         spawn_epoch_ticker(&engine);
+        let cache = ArtifactCache::new(&engine, limits.cache_dir.as_deref());
         Ok(Arc::new(Sandbox {
             engine,
             linker,
+            cache,
             limits,
         }))
     }
 
-    /// Compiles `bytes` (a wasm32-wasip2 component) and links it against the
-    /// host's imports, so that it satisfies the `wasmfn:function` world.
-    pub fn compile(&self, bytes: &[u8]) -> Result<CompiledModule, SandboxError> {
-        let component = Component::new(&self.engine, bytes).map_err(SandboxError::compile)?;
+    /// Compiles `bytes` (a wasm32-wasip2 component whose digest is `digest`),
+    /// or takes it from the artifact cache, and links it against the host's
+    /// imports, so that it satisfies the `wasmfn:function` world.
+    pub fn compile(&self, bytes: &[u8], digest: &str) -> Result<CompiledModule, SandboxError> {
+        let component = self
+            .cache
+            .component(&self.engine, bytes, digest)
+            .map_err(SandboxError::compile)?;
         let pre = self
             .linker
             .instantiate_pre(&component)

@@ -23,7 +23,7 @@ pub struct GuestContext {
 }
 
 /// Why the sandbox could not produce the guest's own answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SandboxError {
     /// The engine or linker could not be set up (a host bug or a bad flag).
     #[error("cannot set up the Wasm engine: {0}")]

@@ -6,10 +6,11 @@
 //! `Store` from the pooling allocator, instantiation, one `handle` call.
 
 pub mod bindings;
+mod cache;
 mod engine;
 mod guest_log;
 mod invoke;
 mod state;
 
-pub use engine::{CompiledModule, Sandbox, SandboxLimits};
+pub use engine::{CompiledModule, Sandbox, SandboxConfig};
 pub use invoke::{GuestContext, SandboxError};

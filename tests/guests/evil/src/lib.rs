@@ -40,6 +40,10 @@ fn handle(event: Event) -> Result<Vec<Event>, Error> {
         "bad-output" => Ok(vec![
             Event::new("t", "wasmfn/evil").with_extension("Bad.Name", "x"),
         ]),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Ok(Vec::new())
+        }
         "print" => {
             println!("evil says hello on stdout");
             Ok(Vec::new())

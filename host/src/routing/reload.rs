@@ -1,0 +1,154 @@
+//! Hot swap: watches the functions directory (the `notify` crate, plus a slow
+//! poll as a fallback) and reloads it into a new table, swapped in at once.
+//!
+//! A kubelet ConfigMap update is an atomic rename of the `..data` symlink to
+//! a new timestamped directory; plain file writes, removals and editors' temp
+//! files arrive as ordinary events. Every event (debounced) or a changed
+//! directory fingerprint triggers one reload; unchanged modules are reused
+//! by digest, so only new or changed ones are compiled — off the request path.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::load::{list_modules, load_table};
+use super::table::{LoadIssue, Registry};
+use crate::config::{CONFIG_FILE, Config};
+use crate::sandbox::Sandbox;
+
+/// Quiet time after a file event before reloading, so a burst of events
+/// (a kubelet swap, a multi-file copy) is one reload.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Reloads one functions directory into a registry.
+pub struct Reloader {
+    dir: PathBuf,
+    sandbox: Arc<Sandbox>,
+    registry: Arc<Registry>,
+}
+
+impl Reloader {
+    /// A reloader of `dir` into `registry`.
+    pub fn new(dir: PathBuf, sandbox: Arc<Sandbox>, registry: Arc<Registry>) -> Reloader {
+        Reloader {
+            dir,
+            sandbox,
+            registry,
+        }
+    }
+
+    /// Loads the directory again and swaps the new table in. Whatever cannot
+    /// be loaded keeps its previous version serving and is recorded for
+    /// `/readyz`; a bad `wasmfn.toml` keeps the whole previous table.
+    pub async fn reload(&self) {
+        let config = match Config::load_dir(&self.dir, &|var| std::env::var(var).ok()) {
+            Ok(config) => config,
+            Err(err) => return self.fail(CONFIG_FILE, err.to_string()),
+        };
+        let previous = self.registry.snapshot();
+        match load_table(&self.dir, &config, &self.sandbox, Some(&previous)).await {
+            Ok((table, issues)) => {
+                for function in table.functions() {
+                    match previous.find(function.name()) {
+                        Some(old) if old.digest == function.digest => {}
+                        Some(old) => {
+                            tracing::info!(function = function.name(), from = %old.digest, to = %function.digest, "function updated")
+                        }
+                        None => {
+                            tracing::info!(function = function.name(), digest = %function.digest, "function added")
+                        }
+                    }
+                }
+                for old in previous.functions() {
+                    if table.find(old.name()).is_none() {
+                        tracing::info!(function = old.name(), digest = %old.digest, "function removed");
+                    }
+                }
+                for issue in &issues {
+                    tracing::error!(function = %issue.function, "reload kept the previous version: {}", issue.message);
+                }
+                self.registry.replace(table);
+                self.registry.record_reload(issues);
+            }
+            Err(err) => self.fail("", err.to_string()),
+        }
+    }
+
+    fn fail(&self, function: &str, message: String) {
+        tracing::error!(
+            function,
+            "reload failed, the previous functions keep serving: {message}"
+        );
+        self.registry.record_reload(vec![LoadIssue {
+            function: function.to_owned(),
+            message,
+        }]);
+    }
+
+    /// Watches the directory until the process ends: reloads after file
+    /// events (debounced) and whenever the fallback poll, every `poll`, sees
+    /// a changed fingerprint.
+    pub fn watch(self: Arc<Self>, poll: Duration) -> tokio::task::JoinHandle<()> {
+        let (events_tx, mut events) = mpsc::channel::<()>(1);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                // A full channel already holds a pending reload.
+                let _ = events_tx.try_send(());
+            }
+        })
+        .and_then(|mut watcher| {
+            watcher.watch(&self.dir, RecursiveMode::NonRecursive)?;
+            Ok(watcher)
+        });
+        let watcher = match watcher {
+            Ok(watcher) => Some(watcher),
+            Err(err) => {
+                tracing::warn!(dir = %self.dir.display(), "file events unavailable, polling every {poll:?}: {err}");
+                None
+            }
+        };
+        tokio::spawn(async move {
+            let _watcher = watcher;
+            let mut last = fingerprint(&self.dir);
+            let mut ticker = tokio::time::interval(poll);
+            ticker.reset();
+            loop {
+                tokio::select! {
+                    Some(()) = events.recv() => {
+                        tokio::time::sleep(DEBOUNCE).await;
+                        while events.try_recv().is_ok() {}
+                    }
+                    _ = ticker.tick() => {
+                        if fingerprint(&self.dir) == last {
+                            continue;
+                        }
+                    }
+                }
+                last = fingerprint(&self.dir);
+                self.reload().await;
+            }
+        })
+    }
+}
+
+/// What the poll compares: every module's and the config's resolved path,
+/// size and modification time (a kubelet swap changes the resolved paths).
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut files: Vec<PathBuf> = list_modules(dir)
+        .map(|modules| modules.into_iter().map(|(_, path)| path).collect())
+        .unwrap_or_default();
+    files.push(dir.join(CONFIG_FILE));
+    files
+        .into_iter()
+        .map(|path| {
+            let resolved = std::fs::canonicalize(&path).unwrap_or(path);
+            let meta = std::fs::metadata(&resolved).ok();
+            let len = meta.as_ref().map_or(0, |m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (resolved, len, modified)
+        })
+        .collect()
+}

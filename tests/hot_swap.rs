@@ -1,0 +1,176 @@
+//! Hot swap from a ConfigMap mount laid out exactly as the kubelet does:
+//! an atomic `..data` swap under load fails no request, the new digest is
+//! served within 2 s, a broken module leaves the old version serving, and a
+//! removed module's route answers 404.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::kubelet::ConfigMapMount;
+use support::{Wasmfn, client, module};
+
+/// The time the host has to serve a swapped-in module (issue 3).
+const SWAP_DEADLINE: Duration = Duration::from_secs(2);
+/// Generous bound for things with no latency promise.
+const EVENTUALLY: Duration = Duration::from_secs(15);
+
+async fn post(server_url: &str, function: &str) -> reqwest::Response {
+    client()
+        .post(format!("{server_url}/{function}"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "1")
+        .header("ce-source", "/load")
+        .header("ce-type", "t")
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn digest_of(response: &reqwest::Response) -> String {
+    response.headers()["wasmfn-module-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_swap_under_load() {
+    let v1 = std::fs::read(module("handler")).unwrap();
+    let v2 = std::fs::read(module("simple")).unwrap();
+    let v2_digest = wasmfn::routing::digest(&v2);
+    let mut mount = ConfigMapMount::new(&[("fn.wasm", &v1), ("other.wasm", &v1)]);
+    // A long poll interval: the swap must be seen through file events.
+    let server = Wasmfn::serve(mount.path(), &[("WASMFN_POLL_SECS", "60")]);
+    let url = server.url.clone();
+    assert_eq!(
+        digest_of(&post(&url, "fn").await),
+        wasmfn::routing::digest(&v1)
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|worker| {
+            let (url, stop, sent, failed) =
+                (url.clone(), stop.clone(), sent.clone(), failed.clone());
+            tokio::spawn(async move {
+                let function = if worker % 2 == 0 { "fn" } else { "other" };
+                while !stop.load(Ordering::Relaxed) {
+                    let status = post(&url, function).await.status();
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if !status.is_success() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("load request to /{function} failed: {status}");
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    mount.update(&[("fn.wasm", &v2), ("other.wasm", &v1)]);
+    let renamed = Instant::now();
+    let swap_latency = loop {
+        let response = post(&url, "fn").await;
+        if digest_of(&response) == v2_digest {
+            assert_eq!(
+                response.status(),
+                202,
+                "the new module (simple) answers 202"
+            );
+            break renamed.elapsed();
+        }
+        assert!(
+            renamed.elapsed() < SWAP_DEADLINE,
+            "new digest not served within {SWAP_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!("swap latency (rename → new digest served): {swap_latency:?}");
+
+    mount.update(&[("fn.wasm", b"not a wasm component"), ("other.wasm", &v1)]);
+    let start = Instant::now();
+    loop {
+        let ready: Value = client()
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issues = ready["issues"].as_array().unwrap();
+        if issues.iter().any(|i| i["function"] == "fn") {
+            assert_eq!(ready["ready"], true, "a failed reload keeps the host ready");
+            assert!(ready["failed_reloads"].as_u64().unwrap() >= 1);
+            break;
+        }
+        assert!(
+            start.elapsed() < EVENTUALLY,
+            "broken module never reported: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let response = post(&url, "fn").await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        digest_of(&response),
+        v2_digest,
+        "the previous version keeps serving"
+    );
+    server.wait_for_log("reload kept the previous version");
+
+    stop.store(true, Ordering::Relaxed);
+    for worker in load {
+        worker.await.unwrap();
+    }
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("load during swaps: {sent} requests, {failed} failed");
+    assert!(sent > 0);
+    assert_eq!(failed, 0, "no request fails during swaps");
+
+    mount.update(&[("other.wasm", &v1)]);
+    let start = Instant::now();
+    while post(&url, "fn").await.status() != 404 {
+        assert!(start.elapsed() < EVENTUALLY, "removed module still served");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(post(&url, "other").await.status(), 200);
+}
+
+#[tokio::test]
+async fn compiled_artifacts_are_cached_by_digest_across_restarts() {
+    let handler = std::fs::read(module("handler")).unwrap();
+    let mount = ConfigMapMount::new(&[("a.wasm", &handler), ("b.wasm", &handler)]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let env = [
+        ("WASMFN_CACHE_DIR", cache_dir),
+        ("RUST_LOG", "info,wasmfn::sandbox=debug"),
+    ];
+    {
+        let _first = Wasmfn::serve(mount.path(), &env);
+    }
+    let artifacts: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        artifacts.iter().all(|a| a.ends_with(".cwasm")) && !artifacts.is_empty(),
+        "{artifacts:?}"
+    );
+    assert_eq!(
+        artifacts.len(),
+        1,
+        "identical modules compile once: {artifacts:?}"
+    );
+    let second = Wasmfn::serve(mount.path(), &env);
+    second.wait_for_log("compiled-artifact cache hit");
+    assert_eq!(post(&second.url, "a").await.status(), 200);
+}
