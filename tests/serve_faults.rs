@@ -80,3 +80,82 @@ async fn the_sandbox_denies_files_environment_and_sockets() {
         "tagged with the function: {line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_function_limits_bound_outputs_time_and_concurrency() {
+    let dir = FunctionsDir::new(&["evil"], "");
+    std::fs::copy(support::module("evil"), dir.path().join("evil-strict.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("wasmfn.toml"),
+        "[functions.evil.limits]\nmax_output_bytes = 1048576\nmax_concurrency = 2\n\
+         [functions.evil-strict.limits]\ntimeout_ms = 100\nmax_output_events = 1\n",
+    )
+    .unwrap();
+    let server = Wasmfn::serve(dir.path(), &[]);
+
+    let (status, kind, message) = error_kind(ask(&server, "many-events").await).await;
+    assert_eq!((status, kind.as_str()), (422, "output"), "{message}");
+    assert!(
+        message.contains("10000 events") && message.contains("max_output_events"),
+        "{message}"
+    );
+    let (status, kind, message) = error_kind(ask(&server, "big-payload").await).await;
+    assert_eq!((status, kind.as_str()), (422, "output"), "{message}");
+    assert!(message.contains("max_output_bytes"), "{message}");
+
+    let strict = |what: &'static str| {
+        client()
+            .post(format!("{}/evil-strict", server.url))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", what)
+            .header("ce-source", "/tests")
+            .header("ce-type", what)
+            .send()
+    };
+    let (status, kind, message) = error_kind(strict("loop").await.unwrap()).await;
+    assert_eq!((status, kind.as_str()), (503, "timeout"), "{message}");
+    assert!(
+        message.contains("100 ms"),
+        "the function's own limit applies: {message}"
+    );
+    let (status, kind, _) = error_kind(strict("two-events").await.unwrap()).await;
+    assert_eq!((status, kind.as_str()), (422, "output"));
+
+    // max_concurrency = 2: of four simultaneous slow events, the excess gets
+    // 429 with Retry-After and the admitted ones finish.
+    let url = server.url.clone();
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                client()
+                    .post(format!("{url}/evil"))
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", "s")
+                    .header("ce-source", "/tests")
+                    .header("ce-type", "sleep")
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        let response = request.await.unwrap();
+        if response.status() == 429 {
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+        statuses.push(response.status().as_u16());
+    }
+    statuses.sort();
+    assert!(
+        statuses.iter().all(|s| *s == 202 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 202).count() <= 2,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+}

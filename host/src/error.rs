@@ -59,6 +59,11 @@ pub enum Error {
     /// A sink refused an output event for good, or stayed unavailable.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The function already has `max_concurrency` events in flight.
+    #[error(
+        "the function already has {0} events in flight (`limits.max_concurrency`); retry later"
+    )]
+    Overloaded(usize),
     /// The host is starting or draining.
     #[error("not ready: {0}")]
     NotReady(&'static str),
@@ -91,6 +96,7 @@ impl Error {
             Error::Sink(SinkError::Rejected { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Sink(SinkError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             Error::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -117,6 +123,7 @@ impl Error {
             Error::Sink(SinkError::Rejected { .. }) => "sink_rejected",
             Error::Sink(SinkError::Unavailable { .. }) => "sink_unavailable",
             Error::NotReady(_) => "not_ready",
+            Error::Overloaded(_) => "overload",
         }
     }
 }
@@ -189,6 +196,7 @@ mod tests {
             (Error::Sandbox(SandboxError::StackOverflow), 422, "stack"),
             (Error::Sandbox(SandboxError::Exhausted(4)), 503, "overload"),
             (Error::Output("x".into()), 422, "output"),
+            (Error::Overloaded(8), 429, "overload"),
             (
                 Error::Sink(SinkError::Rejected {
                     status: 400,

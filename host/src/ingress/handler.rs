@@ -57,6 +57,7 @@ async fn handle(
     function: &Arc<LoadedFunction>,
     request: Request,
 ) -> Result<Response, Error> {
+    let _in_flight = function.admit()?;
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, app.max_body_bytes).await?;
     match parse_request(&parts.headers, body)? {

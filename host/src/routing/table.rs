@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{FunctionConfig, Output};
+use crate::config::{FunctionConfig, Limits, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
 use crate::outputs::prepare;
@@ -31,6 +32,10 @@ pub struct LoadedFunction {
     pub size: usize,
     /// The compiled, linked component.
     pub module: CompiledModule,
+    /// Its limits.
+    pub limits: Limits,
+    /// Admission control: one permit per event in flight.
+    permits: Arc<Semaphore>,
 }
 
 impl LoadedFunction {
@@ -64,18 +69,31 @@ impl LoadedFunction {
             context: Arc::new(GuestContext {
                 name: name.into(),
                 settings: config.settings,
+                timeout: config.limits.timeout,
+                memory_bytes: config.limits.memory_bytes,
             }),
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
             digest,
             size,
             module,
+            permits: Arc::new(Semaphore::new(config.limits.max_concurrency)),
+            limits: config.limits,
         }
     }
 
     /// The function's name (its route and `.wasm` file stem).
     pub fn name(&self) -> &str {
         &self.context.name
+    }
+
+    /// Admits one more request, or [`Error::Overloaded`] when
+    /// `max_concurrency` events are already in flight.
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, Error> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Overloaded(self.limits.max_concurrency))
     }
 
     /// Runs one event through a fresh instance and returns its output events
@@ -87,8 +105,32 @@ impl LoadedFunction {
             GuestError::Invalid(message) => Error::FunctionInvalid(message),
             GuestError::Failed(message) => Error::FunctionFailed(message),
         })?;
+        self.check_output_bounds(&outputs)?;
         prepare(event, &mut outputs).map_err(Error::Output)?;
         Ok(outputs)
+    }
+
+    /// Too many output events or bytes is an error, and nothing is sent.
+    fn check_output_bounds(&self, outputs: &[Event]) -> Result<(), Error> {
+        let limits = &self.limits;
+        if outputs.len() > limits.max_output_events {
+            return Err(Error::Output(format!(
+                "the function returned {} events, over its limit of {} (`limits.max_output_events` in wasmfn.toml)",
+                outputs.len(),
+                limits.max_output_events
+            )));
+        }
+        let bytes: usize = outputs
+            .iter()
+            .map(|e| e.data.as_ref().map_or(0, Vec::len))
+            .sum();
+        if bytes > limits.max_output_bytes {
+            return Err(Error::Output(format!(
+                "the function returned {bytes} bytes of data, over its limit of {} (`limits.max_output_bytes` in wasmfn.toml)",
+                limits.max_output_bytes
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,10 @@ pub struct GuestContext {
     pub name: Arc<str>,
     /// What the guest's `config.get` sees.
     pub settings: Settings,
+    /// Its time limit per event (`None`: the sandbox's).
+    pub timeout: Option<Duration>,
+    /// Its memory limit in bytes (`None`: the sandbox's, also the ceiling).
+    pub memory_bytes: Option<usize>,
 }
 
 /// Why the sandbox could not produce the guest's own answer.
@@ -68,9 +72,14 @@ impl Sandbox {
         context: &Arc<GuestContext>,
         event: &Event,
     ) -> Result<Result<Vec<Event>, GuestError>, SandboxError> {
-        let timeout = self.limits.timeout;
+        let timeout = context.timeout.unwrap_or(self.limits.timeout);
+        let memory = context
+            .memory_bytes
+            .map_or(self.limits.max_memory_bytes, |m| {
+                m.min(self.limits.max_memory_bytes)
+            });
         let deadline = Instant::now() + timeout;
-        let state = InstanceState::new(context.clone(), self.limits.max_memory_bytes);
+        let state = InstanceState::new(context.clone(), memory);
         let mut store = Store::new(&self.engine, state);
         store.limiter(InstanceState::limiter);
         // Every epoch tick the guest yields to the runtime, so a busy guest
@@ -93,19 +102,25 @@ impl Sandbox {
         let outcome = tokio::time::timeout(timeout + super::engine::EPOCH_TICK, run).await;
         match outcome {
             Ok(Ok(verdict)) => Ok(verdict),
-            Ok(Err(err)) => Err(self.classify(&err, store.data())),
+            Ok(Err(err)) => Err(self.classify(&err, store.data(), timeout, memory)),
             Err(_) => Err(SandboxError::Timeout(timeout)),
         }
     }
 
-    fn classify(&self, err: &wasmtime::Error, state: &InstanceState) -> SandboxError {
+    fn classify(
+        &self,
+        err: &wasmtime::Error,
+        state: &InstanceState,
+        timeout: Duration,
+        memory: usize,
+    ) -> SandboxError {
         if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
             return SandboxError::Exhausted(self.limits.max_instances);
         }
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => SandboxError::Timeout(self.limits.timeout),
+            Some(Trap::Interrupt) => SandboxError::Timeout(timeout),
             Some(Trap::StackOverflow) => SandboxError::StackOverflow,
-            _ if state.memory_denied() => SandboxError::Memory(self.limits.max_memory_bytes),
+            _ if state.memory_denied() => SandboxError::Memory(memory),
             _ => SandboxError::Trap(format!("{err:#}")),
         }
     }

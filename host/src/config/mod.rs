@@ -26,6 +26,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod env_file;
+mod limits;
+
+use env_file::parse_env_file;
+pub use limits::{
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_EVENTS, Limits,
+};
+
 /// Name of the configuration file inside the functions directory.
 pub const CONFIG_FILE: &str = "wasmfn.toml";
 /// Default request body limit: 4 MiB.
@@ -114,6 +122,8 @@ pub struct FunctionConfig {
     pub output: Output,
     /// What its `config.get` sees: `env`, then `env_files` (later wins).
     pub settings: Settings,
+    /// Its sandbox and output limits.
+    pub limits: Limits,
 }
 
 /// A function's settings and secrets. Its `Debug` shows only the keys, so
@@ -265,11 +275,15 @@ impl Config {
                 })?;
                 settings.extend(parsed);
             }
+            let limits = function.limits.validate().map_err(|(field, message)| {
+                invalid(format!("functions.{name}.limits.{field}"), message)
+            })?;
             functions.insert(
                 name,
                 FunctionConfig {
                     output,
                     settings: Settings(Arc::new(settings)),
+                    limits,
                 },
             );
         }
@@ -308,63 +322,6 @@ fn expand_vars(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Parses an env file: `export KEY="value"` lines (Vault agent templates) or
-/// `KEY=value`; blank lines and `#` comments are skipped. Errors carry the
-/// 1-based line number and never the value.
-fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
-    let mut pairs = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
-        let Some((key, raw)) = line.split_once('=') else {
-            return Err((
-                line_no,
-                "expected `KEY=value` or `export KEY=\"value\"`".into(),
-            ));
-        };
-        let key = key.trim();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err((line_no, format!("`{key}` is not a valid variable name")));
-        }
-        let value = unquote(raw.trim()).ok_or_else(|| {
-            (
-                line_no,
-                format!("the value of `{key}` has an unterminated quote"),
-            )
-        })?;
-        pairs.push((key.to_owned(), value));
-    }
-    Ok(pairs)
-}
-
-/// Removes shell-style quotes: `"..."` with `\"`, `\\`, `\n` escapes, or
-/// `'...'` taken literally; an unquoted value is taken as it is.
-fn unquote(raw: &str) -> Option<String> {
-    if let Some(inner) = raw.strip_prefix('\'') {
-        return inner.strip_suffix('\'').map(str::to_owned);
-    }
-    let Some(inner) = raw.strip_prefix('"') else {
-        return Some(raw.to_owned());
-    };
-    let inner = inner.strip_suffix('"')?;
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                other => out.push(other),
-            },
-            c => out.push(c),
-        }
-    }
-    Some(out)
 }
 
 /// The file's shape, as serde reads it; converted to [`Config`] by
@@ -412,6 +369,8 @@ mod wire {
         pub(super) env: BTreeMap<String, String>,
         #[serde(default)]
         pub(super) env_files: Vec<String>,
+        #[serde(default)]
+        pub(super) limits: super::limits::WireLimits,
     }
 
     #[derive(Deserialize, Default)]
@@ -460,6 +419,7 @@ mod tests {
         assert_eq!(transformer.output, Output::Reply);
         assert_eq!(transformer.settings.get("partition_key"), Some("a"));
         assert_eq!(config.function("unlisted").output, Output::Reply);
+        assert_eq!(config.function("unlisted").limits, Limits::default());
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.delivery, DeliveryConfig::default());
     }
@@ -498,6 +458,15 @@ mod tests {
 
         let msg = parse("[delivery]\nattempts = 0\n").unwrap_err().to_string();
         assert!(msg.contains("delivery.attempts"), "{msg}");
+
+        let msg = parse("[functions.h.limits]\nmax_concurrency = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("functions.h.limits.max_concurrency"), "{msg}");
+        let msg = parse("[functions.h.limits]\nfuel = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `fuel`"), "{msg}");
     }
 
     #[test]

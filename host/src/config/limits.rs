@@ -1,0 +1,69 @@
+//! Per-function limits (`[functions.<name>.limits]` in `wasmfn.toml`), with
+//! defaults for all: time and memory per event, output bounds, concurrency.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default cap on output events per input event.
+pub const DEFAULT_MAX_OUTPUT_EVENTS: usize = 100;
+/// Default cap on the total data bytes of one input's output events.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+/// Default cap on events in flight per function (over it: 429).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 100;
+
+/// One function's limits. `None` means the host-wide value (`--timeout-ms`,
+/// `--memory-mb`), which is also the ceiling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Time limit per event.
+    pub timeout: Option<Duration>,
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: Option<usize>,
+    /// Output events per input event.
+    pub max_output_events: usize,
+    /// Total data bytes of one input's output events.
+    pub max_output_bytes: usize,
+    /// Events in flight at once; more answer 429 with `Retry-After`.
+    pub max_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        WireLimits::default()
+            .validate()
+            .expect("the defaults are valid")
+    }
+}
+
+/// `[functions.<name>.limits]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WireLimits {
+    timeout_ms: Option<u64>,
+    memory_mb: Option<usize>,
+    max_output_events: Option<usize>,
+    max_output_bytes: Option<usize>,
+    max_concurrency: Option<usize>,
+}
+
+impl WireLimits {
+    /// Validated limits; `Err((field, message))` names the bad field.
+    pub(super) fn validate(self) -> Result<Limits, (&'static str, String)> {
+        let positive = |field: &'static str, value: Option<usize>| match value {
+            Some(0) => Err((field, "must be at least 1".to_owned())),
+            other => Ok(other),
+        };
+        if self.timeout_ms == Some(0) {
+            return Err(("timeout_ms", "must be at least 1".into()));
+        }
+        Ok(Limits {
+            timeout: self.timeout_ms.map(Duration::from_millis),
+            memory_bytes: positive("memory_mb", self.memory_mb)?.map(|mb| mb << 20),
+            max_output_events: self.max_output_events.unwrap_or(DEFAULT_MAX_OUTPUT_EVENTS),
+            max_output_bytes: self.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES),
+            max_concurrency: positive("max_concurrency", self.max_concurrency)?
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY),
+        })
+    }
+}
