@@ -32,6 +32,17 @@ async fn post(server_url: &str, function: &str) -> reqwest::Response {
         .unwrap()
 }
 
+async fn readyz(url: &str) -> Value {
+    client()
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn digest_of(response: &reqwest::Response) -> String {
     response.headers()["wasmfn-module-digest"]
         .to_str()
@@ -93,18 +104,20 @@ async fn kubelet_swap_under_load() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     eprintln!("swap latency (rename → new digest served): {swap_latency:?}");
+    // A reload reads every module; those reads must not trigger more reloads.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = readyz(&url).await["reloads"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        readyz(&url).await["reloads"],
+        settled,
+        "reloads continue without changes"
+    );
 
     mount.update(&[("fn.wasm", b"not a wasm component"), ("other.wasm", &v1)]);
     let start = Instant::now();
     loop {
-        let ready: Value = client()
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = readyz(&url).await;
         let issues = ready["issues"].as_array().unwrap();
         if issues.iter().any(|i| i["function"] == "fn") {
             assert_eq!(ready["ready"], true, "a failed reload keeps the host ready");

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::load::{list_modules, load_table};
@@ -94,7 +95,7 @@ impl Reloader {
     pub fn watch(self: Arc<Self>, poll: Duration) -> tokio::task::JoinHandle<()> {
         let (events_tx, mut events) = mpsc::channel::<()>(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            if event.is_ok_and(|event| changes_content(&event.kind)) {
                 // A full channel already holds a pending reload.
                 let _ = events_tx.try_send(());
             }
@@ -134,6 +135,17 @@ impl Reloader {
     }
 }
 
+/// Whether a file event can change what the directory serves. Opens, reads
+/// and closes-after-read are not: a reload reads every module, and reacting
+/// to its own reads would reload forever.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any | EventKind::Other => true,
+        EventKind::Modify(modify) => !matches!(modify, ModifyKind::Metadata(_)),
+        EventKind::Access(access) => matches!(access, AccessKind::Close(AccessMode::Write)),
+    }
+}
+
 /// What the poll compares: every module's and the config's resolved path,
 /// size and modification time (a kubelet swap changes the resolved paths).
 fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
@@ -151,4 +163,31 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
             (resolved, len, modified)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, RenameMode};
+
+    #[test]
+    fn reads_do_not_trigger_reloads_but_changes_do() {
+        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Read)));
+        assert!(changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(changes_content(&EventKind::Create(CreateKind::File)));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Name(
+            RenameMode::Both
+        ))));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+    }
 }
