@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# wasmfn benchmark: wasmfn and its baselines, in the same run on the same machine.
+# Writes bench/results/<date>.md and bench/results/latest.md. See bench/README.md.
+#
+# usage: bench/run.sh [--no-build] [--with-wasmtime-serve] [--skip-profile] [--skip-modules]
+#   --no-build             use the existing target/release/wasmfn and target/functions
+#   --with-wasmtime-serve  baseline 2: install wasmtime-cli 48.0.8 into bench/.tools if absent
+#                          (~10 min on 2 cores), build bench/hello-http, bench it against `simple`
+#   --skip-profile         no callgrind profile
+#   --skip-modules         no 10/100/1000-module startup test
+# env: DURATION (s, default 10) WARMUP (s, 3) REPS (3) CONCS ("1 16 64") MODULE_COUNTS ("10 100 1000")
+#      PROFILE_REQUESTS (2000) QUIET_WAIT (s to wait for other load to stop, 120)
+#
+# CPU split (2 cores): every server under test (wasmfn, gunicorn, wasmtime serve) is pinned to
+# CPU 0; the load generator (wrk, oha), the sink and the measuring helpers are pinned to CPU 1.
+set -euo pipefail
+
+bench=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$bench")
+lib=$bench/lib
+cd "$root"
+
+build=1 with_wasmtime=0 profile=1 modules=1
+for arg in "$@"; do
+  case $arg in
+    --no-build) build=0 ;;
+    --with-wasmtime-serve) with_wasmtime=1 ;;
+    --skip-profile) profile=0 ;;
+    --skip-modules) modules=0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} REPS=${REPS:-3}
+CONCS=${CONCS:-"1 16 64"} MODULE_COUNTS=${MODULE_COUNTS:-"10 100 1000"} PROFILE_REQUESTS=${PROFILE_REQUESTS:-2000}
+SERVER_CPU=0 CLIENT_CPU=1
+# Production (Knative) sets no RUST_BACKTRACE. With it set, every wasmtime-internal error value
+# (one per event, from drop_fibers_and_futures) captures a backtrace: ~28% of the instructions per
+# request in the profile and ~30% fewer events/s. Measure what production runs.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
+WASMFN_PORT=18080 FLASK_PORT=18081 SINK_PORT=18090 SCRATCH_PORT=18082 WASMTIME_PORT=18083
+# Arrays, not functions: `"${on_server[@]}" cmd &` leaves $! = the command's own pid (taskset execs),
+# so cleanup can stop exactly the processes this script started.
+on_server=(taskset -c "$SERVER_CPU")
+on_client=(taskset -c "$CLIENT_CPU")
+say() { printf '\n== %s  [%s]\n' "$*" "$(date +%T)" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/wasmfn-bench.XXXXXX)
+results=$work/results.jsonl
+: >"$results"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work/fn" "$work"/mods-* "$work"/cold-fn "$work"/prof-fn "$work"/cache-* "$work/wasmfn" "$work/wasmfn.log"  # one guest log line per event: ~250 MB
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop() { # stop PID: SIGTERM one process we started and wait for it
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+record() { echo "$1" >>"$results"; }
+
+# ---------------------------------------------------------------- tools
+say "tools"
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v wrk >/dev/null || die "wrk missing and could not be installed"
+venv=$bench/.venv
+if [ ! -x "$venv/bin/gunicorn" ] || ! cmp -s "$bench/baseline/requirements.txt" "$venv/.requirements"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r "$bench/baseline/requirements.txt"
+  cp "$bench/baseline/requirements.txt" "$venv/.requirements"
+fi
+oha=$(command -v oha || true)
+[ -z "$oha" ] && [ -x "$bench/.tools/bin/oha" ] && oha=$bench/.tools/bin/oha
+
+# ---------------------------------------------------------------- build
+if [ "$build" = 1 ]; then
+  say "build (release host, functions)"
+  cargo build --release -p wasmfn
+  scripts/build-functions.sh target/functions
+fi
+[ -x target/release/wasmfn ] || die "target/release/wasmfn missing (drop --no-build)"
+# A private copy: a concurrent rebuild must not swap the binary mid-run.
+cp target/release/wasmfn "$work/wasmfn"
+wasmfn=$work/wasmfn
+# The compiled-artifact cache (--cache-dir, default /tmp/wasmfn-cache) when this binary has it:
+# every server here gets its own directory under $work, so nothing from an earlier run is reused.
+has_cache=0
+"$wasmfn" serve --help | grep -q -- '--cache-dir' && has_cache=1
+cache_args() { [ "$has_cache" = 1 ] && echo "--cache-dir $1"; return 0; }
+binary_sha=$(sha256sum "$wasmfn" | cut -c1-16)
+git_rev=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- host guest-sdk functions || echo "+dirty")
+# Other work on the machine skews every figure: wait (up to QUIET_WAIT s) for it to calm down, and record it.
+quiet_wait=${QUIET_WAIT:-120}
+for ((i = 0; i < quiet_wait; i += 5)); do
+  busy=$(python3 "$lib/busy.py" 1)
+  [ "$busy" -lt 20 ] && break
+  echo "   machine busy (${busy}% of both cores used by other processes); waiting" >&2
+  sleep 4
+done
+busy_start=$(python3 "$lib/busy.py" 1)
+record "{\"kind\":\"meta\",\"busy_start_pct\":$busy_start,\"date\":\"$(date -u +%FT%TZ)\",\"git\":\"$git_rev\",\"binary_sha256\":\"$binary_sha\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"nproc\":$(nproc),\"duration\":$DURATION,\"warmup\":$WARMUP,\"reps\":$REPS,\"wrk\":\"$(wrk -v 2>&1 | sed -n '1s/ Copyright.*//p')\",\"oha\":\"${oha:+$($oha --version 2>/dev/null)}\"}"
+
+for f in target/functions/*.wasm; do
+  record "{\"kind\":\"size\",\"name\":\"$(basename "$f" .wasm)\",\"bytes\":$(stat -c %s "$f")}"
+done
+
+# ---------------------------------------------------------------- configuration
+mapping='{"trade_id":"/id","price":"/px","quantity":"/qty","side":"/side","symbol":"/symbol","currency":"/currency","account":"/account/id","desk":"/account/desk","venue":"/venue/mic","trader":"/trader/id","executed_at":"/ts","settle_date":"/settle_date"}'
+sink_url=http://127.0.0.1:$SINK_PORT/
+mkdir -p "$work/fn"
+cp target/functions/*.wasm "$work/fn/"
+cp target/functions/transformer.wasm "$work/fn/transformer-sink.wasm"
+cat >"$work/fn/wasmfn.toml" <<EOF
+default = "handler"
+
+[functions.transformer]
+env = { mapping = '$mapping', partition_key = "trade_id" }
+
+[functions.transformer-sink]
+output = "sink"
+sink = "$sink_url"
+env = { mapping = '$mapping', partition_key = "trade_id" }
+
+[functions.handler]
+output = "sink"
+sink = "$sink_url"
+EOF
+
+p=$bench/payloads
+# workload: name | route | headers | body | expected status
+workloads=(
+  "a-simple|/simple|$p/simple.headers|$p/ping.json|202"
+  "b-transformer-reply|/transformer|$p/transformer.headers|$p/trade.json|200"
+  "c-transformer-sink|/transformer-sink|$p/transformer.headers|$p/trade.json|202"
+  "d-seed-handler-sink|/handler|$p/seed.headers|$p/seed.json|202"
+)
+baseline_workloads=("b-transformer-reply" "c-transformer-sink")
+
+wait_http() { # wait_http URL TIMEOUT_S
+  local i
+  for ((i = 0; i < $2 * 20; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ] && return 0
+    sleep 0.05
+  done
+  die "$1 not ready after $2 s"
+}
+
+check_status() { # check_status PORT ROUTE HEADERS BODY EXPECTED
+  local args=() line code
+  while IFS= read -r line; do [ -n "$line" ] && args+=(-H "$line"); done <"$3"
+  code=$(curl -s -o "$work/check.out" -w '%{http_code}' -X POST "${args[@]}" --data-binary "@$4" "http://127.0.0.1:$1$2")
+  [ "$code" = "$5" ] || die "POST :$1$2 answered $code, expected $5: $(head -c 300 "$work/check.out")"
+}
+
+# run_wrk PORT ROUTE HEADERS BODY CONNS SECONDS -> the BENCH line from post.lua
+run_wrk() {
+  BENCH_HEADERS=$3 BENCH_BODY=$4 "${on_client[@]}" wrk -t1 -c"$5" -d"${6}s" --timeout 5s \
+    -s "$lib/post.lua" "http://127.0.0.1:$1$2" >"$work/wrk.out" 2>&1 || { cat "$work/wrk.out" >&2; die "wrk failed"; }
+  grep '^BENCH ' "$work/wrk.out" || { cat "$work/wrk.out" >&2; die "wrk printed no BENCH line"; }
+}
+
+# load TARGET PID PORT WORKLOAD ROUTE HEADERS BODY: warm-up + REPS runs per concurrency
+load() {
+  local target=$1 pid=$2 port=$3 name=$4 route=$5 headers=$6 body=$7 c rep line cpu0 cpu1 rss sampler
+  for c in $CONCS; do
+    run_wrk "$port" "$route" "$headers" "$body" "$c" "$WARMUP" >/dev/null
+    for ((rep = 1; rep <= REPS; rep++)); do
+      cpu0=$(python3 "$lib/proc.py" cpu "$pid")
+      "${on_client[@]}" python3 "$lib/proc.py" rss-max "$pid" "$((DURATION - 1))" >"$work/rss.out" &
+      sampler=$!
+      line=$(run_wrk "$port" "$route" "$headers" "$body" "$c" "$DURATION")
+      wait "$sampler"
+      cpu1=$(python3 "$lib/proc.py" cpu "$pid")
+      rss=$(cat "$work/rss.out")
+      echo "   $target $name c=$c rep=$rep: ${line#BENCH }" >&2
+      record "$(python3 - "$line" <<EOF
+import json, sys
+kv = dict(f.split("=") for f in sys.argv[1].split()[1:])
+kv = {k: int(v) for k, v in kv.items()}
+print(json.dumps({"kind": "load", "target": "$target", "workload": "$name", "conc": $c, "rep": $rep,
+                  "rps": kv["requests"] / (kv["duration_us"] / 1e6), "cpu_s": $cpu1 - $cpu0,
+                  "rss_max_kb": $rss, "loadavg1": float(open("/proc/loadavg").read().split()[0]), **kv}))
+EOF
+)"
+    done
+  done
+}
+
+# open_loop TARGET PORT WORKLOAD ROUTE HEADERS BODY: latency at 50% of the peak (wrk c=max) rate, with oha -q
+open_loop() {
+  local target=$1 port=$2 name=$3 route=$4 headers=$5 body=$6 peak rate args=() line
+  [ -n "$oha" ] || return 0
+  peak=$(python3 "$lib/report.py" peak "$results" "$target" "$name")
+  rate=$(python3 -c "print(max(1, int($peak / 2)))")
+  while IFS= read -r line; do [ -n "$line" ] && args+=(-H "$line"); done <"$headers"
+  "${on_client[@]}" "$oha" -z "${DURATION}s" -q "$rate" -c 64 --no-tui --output-format json -m POST "${args[@]}" \
+    -D "$body" "http://127.0.0.1:$port$route" >"$work/oha.json" 2>"$work/oha.err" || { cat "$work/oha.err" >&2; die "oha failed"; }
+  record "$(python3 "$lib/report.py" oha "$work/oha.json" "$target" "$name" "$rate")"
+  echo "   $target $name open loop at $rate/s done" >&2
+}
+
+# ---------------------------------------------------------------- sink
+say "sink (asyncio, 202) — capacity on one core"
+"${on_server[@]}" python3 "$lib/sink.py" "$SINK_PORT" >>"$work/sink.log" 2>&1 & sink_pid=$!; pids+=("$sink_pid")
+wait_http_post() { for _ in $(seq 100); do curl -s -o /dev/null -X POST "$1" -d x && return 0; sleep 0.05; done; die "$1 not up"; }
+wait_http_post "$sink_url"
+cap=$(run_wrk "$SINK_PORT" / "$p/transformer.headers" "$p/trade.json" 64 5)
+echo "   sink alone on CPU $SERVER_CPU, wrk c=64: ${cap#BENCH }" >&2
+record "$(python3 -c "
+import json,sys; kv=dict(f.split('=') for f in sys.argv[1].split()[1:])
+print(json.dumps({'kind':'sink_capacity','rps':int(kv['requests'])/(int(kv['duration_us'])/1e6),'p99_us':int(kv['p99_us'])}))" "$cap")"
+stop "$sink_pid"
+# During the benchmark the sink shares the client core, so the server core stays the server's.
+"${on_client[@]}" python3 "$lib/sink.py" "$SINK_PORT" >>"$work/sink.log" 2>&1 & sink_pid=$!; pids+=("$sink_pid")
+wait_http_post "$sink_url"
+
+# ---------------------------------------------------------------- wasmfn
+say "wasmfn serve on CPU $SERVER_CPU"
+"${on_server[@]}" "$wasmfn" serve --functions "$work/fn" --port "$WASMFN_PORT" --drain-secs 0 $(cache_args "$work/cache-main") >"$work/wasmfn.log" 2>&1 &
+wasmfn_pid=$!; pids+=("$wasmfn_pid")
+wait_http "http://127.0.0.1:$WASMFN_PORT/readyz" 60
+sleep 2
+record "{\"kind\":\"idle_rss\",\"target\":\"wasmfn\",\"kb\":$(python3 "$lib/proc.py" rss "$wasmfn_pid")}"
+for w in "${workloads[@]}"; do
+  IFS='|' read -r name route headers body expect <<<"$w"
+  check_status "$WASMFN_PORT" "$route" "$headers" "$body" "$expect"
+done
+for w in "${workloads[@]}"; do
+  IFS='|' read -r name route headers body expect <<<"$w"
+  say "wasmfn $name"
+  load wasmfn "$wasmfn_pid" "$WASMFN_PORT" "$name" "$route" "$headers" "$body"
+  open_loop wasmfn "$WASMFN_PORT" "$name" "$route" "$headers" "$body"
+done
+record "{\"kind\":\"after_rss\",\"target\":\"wasmfn\",\"kb\":$(python3 "$lib/proc.py" rss "$wasmfn_pid")}"
+stop "$wasmfn_pid"
+
+# ---------------------------------------------------------------- baseline 1: Flask + gunicorn
+say "baseline 1: Flask under gunicorn --workers 1 --threads 8 on CPU $SERVER_CPU"
+MAPPING=$mapping PARTITION_KEY=trade_id SINK_URL=$sink_url "${on_server[@]}" "$venv/bin/gunicorn" \
+  --workers 1 --threads 8 --bind "127.0.0.1:$FLASK_PORT" --chdir "$bench/baseline" \
+  --log-level warning app:app >"$work/gunicorn.log" 2>&1 &
+flask_pid=$!; pids+=("$flask_pid")
+wait_http "http://127.0.0.1:$FLASK_PORT/healthz" 30
+sleep 2
+record "{\"kind\":\"idle_rss\",\"target\":\"flask\",\"kb\":$(python3 "$lib/proc.py" rss "$flask_pid")}"
+for w in "${workloads[@]}"; do
+  IFS='|' read -r name route headers body expect <<<"$w"
+  [[ " ${baseline_workloads[*]} " == *" $name "* ]] || continue
+  check_status "$FLASK_PORT" "$route" "$headers" "$body" "$expect"
+  say "flask $name"
+  load flask "$flask_pid" "$FLASK_PORT" "$name" "$route" "$headers" "$body"
+  open_loop flask "$FLASK_PORT" "$name" "$route" "$headers" "$body"
+done
+stop "$flask_pid"
+
+# ---------------------------------------------------------------- baseline 2: wasmtime serve (opt-in)
+if [ "$with_wasmtime" = 1 ]; then
+  say "baseline 2: wasmtime serve (hello component) on CPU $SERVER_CPU"
+  wasmtime=$bench/.tools/bin/wasmtime
+  [ -x "$wasmtime" ] || cargo install wasmtime-cli --version 48.0.8 --locked --root "$bench/.tools"
+  (cd "$bench/hello-http" && cargo build --release --target wasm32-wasip2)
+  hello=$bench/hello-http/target/wasm32-wasip2/release/hello_http.wasm
+  record "{\"kind\":\"size\",\"name\":\"(wasmtime serve hello)\",\"bytes\":$(stat -c %s "$hello")}"
+  "${on_server[@]}" "$wasmtime" serve -S cli=y --addr "127.0.0.1:$WASMTIME_PORT" "$hello" >"$work/wasmtime.log" 2>&1 &
+  wt_pid=$!; pids+=("$wt_pid")
+  wait_http_post "http://127.0.0.1:$WASMTIME_PORT/"
+  sleep 2
+  record "{\"kind\":\"idle_rss\",\"target\":\"wasmtime\",\"kb\":$(python3 "$lib/proc.py" rss "$wt_pid")}"
+  say "wasmtime a-simple (hello)"
+  load wasmtime "$wt_pid" "$WASMTIME_PORT" a-simple / "$p/simple.headers" "$p/ping.json"
+  open_loop wasmtime "$WASMTIME_PORT" a-simple / "$p/simple.headers" "$p/ping.json"
+  stop "$wt_pid"
+fi
+stop "$sink_pid"
+
+# ---------------------------------------------------------------- cold start, 5 example modules
+say "cold start (exec -> first 2xx on POST /simple), 5 example modules, 5 times"
+mkdir -p "$work/cold-fn"
+cp target/functions/*.wasm examples/wasmfn.toml "$work/cold-fn/"
+# cold cache: an empty cache directory each time; warm cache: the directory the previous start filled.
+for i in 1 2 3 4 5; do
+  for cache in cold warm; do
+    [ "$cache" = warm ] && [ "$has_cache" = 0 ] && continue
+    [ "$cache" = cold ] && rm -rf "$work/cache-cold"
+    out=$("${on_client[@]}" python3 "$lib/startup.py" --port "$SCRATCH_PORT" --path /simple \
+      --headers "$p/simple.headers" --body "$p/ping.json" --timeout 60 --log "$work/cold.log" -- \
+      taskset -c "$SERVER_CPU" "$wasmfn" serve --functions "$work/cold-fn" --port "$SCRATCH_PORT" --drain-secs 0 \
+      $(cache_args "$work/cache-cold"))
+    echo "   $cache cache: $out" >&2
+    record "{\"kind\":\"coldstart\",\"modules\":5,\"run\":$i,\"cache\":\"$cache\",\"has_cache\":$has_cache,\"result\":$out}"
+  done
+done
+
+# ---------------------------------------------------------------- startup with N modules
+if [ "$modules" = 1 ]; then
+  for n in $MODULE_COUNTS; do
+    say "startup with $n distinct modules (copies of simple.wasm, each with its own custom section)"
+    dir=$work/mods-$n
+    mkdir -p "$dir"
+    python3 - "$root/target/functions/simple.wasm" "$dir" "$n" <<'EOF'
+import sys
+src, out, n = open(sys.argv[1], "rb").read(), sys.argv[2], int(sys.argv[3])
+def leb(v):
+    b = bytearray()
+    while True:
+        byte, v = v & 0x7F, v >> 7
+        b.append(byte | (0x80 if v else 0))
+        if not v:
+            return bytes(b)
+for i in range(n):
+    name, payload = b"bench-copy", str(i).encode()
+    content = leb(len(name)) + name + payload
+    # custom section (id 0) appended: distinct bytes and digest, same code
+    open(f"{out}/simple-{i:04d}.wasm", "wb").write(src + b"\x00" + leb(len(content)) + content)
+EOF
+    rm -rf "$work/cache-mods"
+    for cache in cold warm; do
+      [ "$cache" = warm ] && [ "$has_cache" = 0 ] && continue
+      out=$("${on_client[@]}" python3 "$lib/startup.py" --port "$SCRATCH_PORT" --path /simple-0000 \
+        --headers "$p/simple.headers" --body "$p/ping.json" --timeout 300 --log "$work/mods-$n.log" -- \
+        taskset -c "$SERVER_CPU" "$wasmfn" serve --functions "$dir" --port "$SCRATCH_PORT" --drain-secs 0 \
+        $(cache_args "$work/cache-mods"))
+      echo "   $cache cache: $out" >&2
+      record "{\"kind\":\"modules\",\"n\":$n,\"cache\":\"$cache\",\"result\":$out}"
+      grep -q '"ok": true' <<<"$out" || break
+    done
+    rm -rf "$work/cache-mods"
+    rm -rf "$dir"
+  done
+fi
+
+# ---------------------------------------------------------------- profile
+if [ "$profile" = 1 ]; then
+  if command -v valgrind >/dev/null; then
+    say "profile: callgrind, $PROFILE_REQUESTS sequential POST /simple (instrumentation on after start-up only)"
+    mkdir -p "$work/prof-fn"
+    cp target/functions/simple.wasm "$work/prof-fn/"
+    # --max-instances 2: valgrind cannot reserve the pooling allocator's default address space.
+    "${on_server[@]}" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.out" \
+      "$wasmfn" serve --functions "$work/prof-fn" --port "$SCRATCH_PORT" --drain-secs 0 --max-instances 2 $(cache_args "$work/cache-prof") \
+      >"$work/callgrind.log" 2>&1 &
+    vg_pid=$!; pids+=("$vg_pid")
+    wait_http "http://127.0.0.1:$SCRATCH_PORT/readyz" 180
+    callgrind_control -i on "$vg_pid" >/dev/null
+    "${on_client[@]}" python3 - "$SCRATCH_PORT" "$p/simple.headers" "$p/ping.json" "$PROFILE_REQUESTS" <<'EOF'
+import http.client, sys
+port, headers, body = int(sys.argv[1]), {}, open(sys.argv[3], "rb").read()
+n = int(sys.argv[4])
+for line in open(sys.argv[2]):
+    if ":" in line:
+        k, v = line.split(":", 1); headers[k.strip()] = v.strip()
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+for _ in range(n):
+    conn.request("POST", "/simple", body=body, headers=headers)
+    r = conn.getresponse(); r.read()
+    assert r.status == 202, r.status
+EOF
+    callgrind_control -d "$vg_pid" >/dev/null
+    sleep 1
+    stop "$vg_pid"
+    # callgrind_control -d wrote callgrind.out.1 (the requests); callgrind.out is only the shutdown.
+    dump=$work/callgrind.out.1
+    [ -f "$dump" ] || die "callgrind dump $dump missing"
+    callgrind_annotate --auto=no --inclusive=yes "$dump" >"$work/cg-incl.txt" 2>/dev/null
+    callgrind_annotate --auto=no "$dump" >"$work/cg-self.txt" 2>/dev/null
+    {
+      echo "# callgrind: wasmfn serve, $PROFILE_REQUESTS sequential POST /simple over one keep-alive connection"
+      echo "# instrumentation switched on after start-up; inclusive cost, top 25 (Ir = instructions)"
+      echo "# binary sha256 $binary_sha, git $git_rev"
+      grep -m1 -E 'PROGRAM TOTALS' "$work/cg-incl.txt" || true
+      echo
+      grep -E '^ *[0-9,]+ \(' "$work/cg-incl.txt" | sed -n '2,26p'
+      echo
+      echo "# top 25 by self cost (exclusive)"
+      grep -E '^ *[0-9,]+ \(' "$work/cg-self.txt" | sed -n '2,26p'
+    } | sed -e 's#/root/\.cargo/registry/src/index\.crates\.io-[0-9a-f]*/##g' -e 's# \[/tmp/wasmfn-bench[^]]*\]##' \
+      >"$bench/results/profile-simple.txt"
+    echo "   wrote bench/results/profile-simple.txt" >&2
+  else
+    echo "   valgrind missing: no profile" >&2
+  fi
+fi
+
+# ---------------------------------------------------------------- report
+say "report"
+record "{\"kind\":\"busy_end\",\"pct\":$(python3 "$lib/busy.py" 1)}"
+mkdir -p "$bench/results"
+cp "$results" "$bench/results/$(date -u +%F)-raw.jsonl"
+python3 "$lib/report.py" markdown "$results" >"$bench/results/$(date -u +%F).md"
+cp "$bench/results/$(date -u +%F).md" "$bench/results/latest.md"
+echo "wrote bench/results/$(date -u +%F).md and bench/results/latest.md" >&2
