@@ -5,14 +5,26 @@ use std::process::ExitCode;
 use clap::Parser;
 use wasmfn::cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    wasmfn::observability::init();
-    match cli.command {
-        Command::Serve(args) => wasmfn::commands::serve(args)
-            .await
-            .map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => wasmfn::commands::run(args).await,
+    // `RUST_BACKTRACE=1` (often set in shells and pods) would also make every
+    // error value capture a stack trace; wasmtime creates some per event, and
+    // capturing cost ~30% of throughput in bench/. Panics keep their
+    // backtraces; `RUST_LIB_BACKTRACE=1` restores error backtraces.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet (the runtime starts below).
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
+    wasmfn::observability::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => wasmfn::commands::serve(args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Run(args) => wasmfn::commands::run(args).await,
+        }
+    })
 }
