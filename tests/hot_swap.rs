@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::kubelet::ConfigMapMount;
-use support::{Wasmfn, client, module};
+use support::{Wasmfn, binary_event, client, module};
 
 /// The time the host has to serve a swapped-in module (issue 3).
 const SWAP_DEADLINE: Duration = Duration::from_secs(2);
@@ -19,12 +19,7 @@ const SWAP_DEADLINE: Duration = Duration::from_secs(2);
 const EVENTUALLY: Duration = Duration::from_secs(15);
 
 async fn post(server_url: &str, function: &str) -> reqwest::Response {
-    client()
-        .post(format!("{server_url}/{function}"))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", "1")
-        .header("ce-source", "/load")
-        .header("ce-type", "t")
+    binary_event(server_url, function, "t", "1")
         .header("content-type", "application/json")
         .body(r#"{"a":1}"#)
         .send()

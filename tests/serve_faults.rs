@@ -4,15 +4,10 @@
 
 mod support;
 
-use support::{FunctionsDir, Wasmfn, client, error_kind};
+use support::{FunctionsDir, Wasmfn, binary_event, error_kind};
 
 async fn ask(server: &Wasmfn, what: &str) -> reqwest::Response {
-    client()
-        .post(format!("{}/evil", server.url))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", what)
-        .header("ce-source", "/tests")
-        .header("ce-type", what)
+    binary_event(&server.url, "evil", what, what)
         .send()
         .await
         .unwrap()
@@ -103,15 +98,7 @@ async fn per_function_limits_bound_outputs_time_and_concurrency() {
     assert_eq!((status, kind.as_str()), (422, "output"), "{message}");
     assert!(message.contains("max_output_bytes"), "{message}");
 
-    let strict = |what: &'static str| {
-        client()
-            .post(format!("{}/evil-strict", server.url))
-            .header("ce-specversion", "1.0")
-            .header("ce-id", what)
-            .header("ce-source", "/tests")
-            .header("ce-type", what)
-            .send()
-    };
+    let strict = |what: &'static str| binary_event(&server.url, "evil-strict", what, what).send();
     let (status, kind, message) = error_kind(strict("loop").await.unwrap()).await;
     assert_eq!((status, kind.as_str()), (503, "timeout"), "{message}");
     assert!(
@@ -128,12 +115,7 @@ async fn per_function_limits_bound_outputs_time_and_concurrency() {
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move {
-                client()
-                    .post(format!("{url}/evil"))
-                    .header("ce-specversion", "1.0")
-                    .header("ce-id", "s")
-                    .header("ce-source", "/tests")
-                    .header("ce-type", "sleep")
+                binary_event(&url, "evil", "sleep", "s")
                     .send()
                     .await
                     .unwrap()

@@ -5,15 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{FunctionsDir, Wasmfn, client};
+use support::{FunctionsDir, Wasmfn, binary_event, client};
 
 async fn sleepy(url: &str) -> u16 {
-    client()
-        .post(format!("{url}/evil"))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", "1")
-        .header("ce-source", "/t")
-        .header("ce-type", "sleep")
+    binary_event(url, "evil", "sleep", "1")
         .send()
         .await
         .map(|r| r.status().as_u16())

@@ -189,6 +189,17 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A binary-mode CloudEvent POST to `{url}/{function}` of type `ty` with id
+/// `id` from source `/tests`; add data with `.body(...)`.
+pub fn binary_event(url: &str, function: &str, ty: &str, id: &str) -> reqwest::RequestBuilder {
+    client()
+        .post(format!("{url}/{function}"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/tests")
+        .header("ce-type", ty)
+}
+
 /// Parses a response body as the host's JSON error and returns `error.type`.
 pub async fn error_kind(response: reqwest::Response) -> (u16, String, String) {
     let status = response.status().as_u16();
