@@ -141,3 +141,64 @@ async fn per_function_limits_bound_outputs_time_and_concurrency() {
     );
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn secret_values_never_reach_logs_or_error_bodies() {
+    const SECRET: &str = "tok-4f9a-very-secret";
+    let secrets = tempfile::tempdir().unwrap();
+    let env_file = secrets.path().join("my-secrets.env");
+    std::fs::write(
+        &env_file,
+        format!("export API_TOKEN=\"{SECRET}\"\nexport mapping='{{\"id\":\"/id\"}}'\n"),
+    )
+    .unwrap();
+    let config = format!(
+        "[functions.transformer]\nenv_files = [\"{}\"]\n",
+        env_file.display()
+    );
+    let dir = FunctionsDir::new(&["transformer"], &config);
+    let server = Wasmfn::serve(dir.path(), &[("RUST_LOG", "debug")]);
+
+    let mut bodies = Vec::new();
+    for data in [r#"{"id":"T-1"}"#, r#"{"no_id":1}"#, "not json"] {
+        let response = binary_event(&server.url, "transformer", "my-trade", "1")
+            .header("content-type", "application/json")
+            .body(data)
+            .send()
+            .await
+            .unwrap();
+        bodies.push(response.text().await.unwrap());
+    }
+    assert!(
+        bodies[0].contains("T-1") && bodies[1].contains("/id"),
+        "{bodies:?}"
+    );
+
+    // A broken env file on reload: the error names the file and line only.
+    std::fs::write(&env_file, format!("export API_TOKEN=\"{SECRET}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("wasmfn.toml"),
+        format!("{config}# touched\n"),
+    )
+    .unwrap();
+    server.wait_for_log("reload failed");
+    let ready = support::client()
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ready.contains("line 1"), "{ready}");
+    bodies.push(ready);
+
+    let log = server.log().join("\n");
+    assert!(
+        log.contains("API_TOKEN"),
+        "keys are listed at start-up: {log}"
+    );
+    for text in bodies.iter().chain([&log]) {
+        assert!(!text.contains(SECRET), "secret leaked: {text}");
+    }
+}
