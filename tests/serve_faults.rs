@@ -202,3 +202,36 @@ async fn secret_values_never_reach_logs_or_error_bodies() {
         assert!(!text.contains(SECRET), "secret leaked: {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_function_does_not_starve_others() {
+    let dir = FunctionsDir::new(&["evil"], "");
+    let server = Wasmfn::serve(dir.path(), &[("WASMFN_TIMEOUT_MS", "3000")]);
+    // More spinning guests than the host has runtime threads.
+    let loops: Vec<_> = (0..4)
+        .map(|i| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                binary_event(&url, "evil", "loop", &format!("loop-{i}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        assert_eq!(ask(&server, "ok").await.status(), 200);
+    }
+    // Guests yield at every epoch tick, so the good events were answered
+    // while every loop was still running (not after their timeouts).
+    assert!(
+        loops.iter().all(|l| !l.is_finished()),
+        "the loops ended before the good events were served"
+    );
+    for looping in loops {
+        assert_eq!(looping.await.unwrap(), 503);
+    }
+}
