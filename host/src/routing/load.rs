@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
+use tokio::sync::Semaphore;
+
 use super::table::{FunctionTable, LoadIssue, LoadedFunction, digest};
 use crate::config::Config;
 use crate::sandbox::{CompiledModule, Sandbox, SandboxError};
@@ -97,41 +99,48 @@ pub async fn load_table(
 
     // Read and digest every file; compile each new digest once, in parallel.
     let mut read = Vec::with_capacity(modules.len());
-    let mut to_compile: HashMap<String, (PathBuf, Vec<u8>)> = HashMap::new();
+    let mut to_compile: HashMap<String, Vec<u8>> = HashMap::new();
     for (name, path) in modules {
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let digest = digest(&bytes);
                 let size = bytes.len();
                 if !compiled.contains_key(&digest) {
-                    to_compile
-                        .entry(digest.clone())
-                        .or_insert_with(|| (path.clone(), bytes));
+                    to_compile.entry(digest.clone()).or_insert(bytes);
                 }
                 read.push((name, Ok((digest, size))));
             }
             Err(source) => read.push((name, Err(LoadError::Read { path, source }))),
         }
     }
+    // Cranelift already spreads one compilation over every core; running
+    // more compilations than cores at once only raises peak memory.
+    let slots = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    ));
     let tasks: Vec<_> = to_compile
         .into_iter()
-        .map(|(digest, (path, bytes))| {
-            let sandbox = sandbox.clone();
-            tokio::task::spawn_blocking(move || {
-                let module = sandbox.compile(&bytes, &digest);
-                (digest, path, module)
+        .map(|(digest, bytes)| {
+            let (sandbox, slots) = (sandbox.clone(), slots.clone());
+            tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("semaphore never closed");
+                tokio::task::spawn_blocking(move || match sandbox.compile(&bytes, &digest) {
+                    Ok(module) => Ok((digest, module)),
+                    Err(err) => Err((digest, err)),
+                })
+                .await
+                .expect("module compilation task panicked")
             })
         })
         .collect();
-    let mut failed: HashMap<String, LoadError> = HashMap::new();
+    let mut failed: HashMap<String, SandboxError> = HashMap::new();
     for task in tasks {
-        let (digest, path, module) = task.await.expect("module compilation task panicked");
-        match module {
-            Ok(module) => {
+        match task.await.expect("module compilation task panicked") {
+            Ok((digest, module)) => {
                 compiled.insert(digest, module);
             }
-            Err(source) => {
-                failed.insert(digest, LoadError::Compile { path, source });
+            Err((digest, err)) => {
+                failed.insert(digest, err);
             }
         }
     }
@@ -147,12 +156,9 @@ pub async fn load_table(
                 module.clone(),
                 config.function(&name),
             )),
-            None => Err(match failed.get(&digest) {
-                Some(LoadError::Compile { source, .. }) => LoadError::Compile {
-                    path: dir.join(format!("{name}.wasm")),
-                    source: source.clone(),
-                },
-                _ => unreachable!("every digest is compiled or failed"),
+            None => Err(LoadError::Compile {
+                path: dir.join(format!("{name}.wasm")),
+                source: failed[&digest].clone(),
             }),
         });
         match loaded {
