@@ -50,20 +50,24 @@ pub(super) struct WireLimits {
 impl WireLimits {
     /// Validated limits; `Err((field, message))` names the bad field.
     pub(super) fn validate(self) -> Result<Limits, (&'static str, String)> {
-        let positive = |field: &'static str, value: Option<usize>| match value {
-            Some(0) => Err((field, "must be at least 1".to_owned())),
-            other => Ok(other),
-        };
-        if self.timeout_ms == Some(0) {
-            return Err(("timeout_ms", "must be at least 1".into()));
-        }
         Ok(Limits {
-            timeout: self.timeout_ms.map(Duration::from_millis),
+            timeout: positive("timeout_ms", self.timeout_ms)?.map(Duration::from_millis),
             memory_bytes: positive("memory_mb", self.memory_mb)?.map(|mb| mb << 20),
             max_output_events: self.max_output_events.unwrap_or(DEFAULT_MAX_OUTPUT_EVENTS),
             max_output_bytes: self.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES),
             max_concurrency: positive("max_concurrency", self.max_concurrency)?
                 .unwrap_or(DEFAULT_MAX_CONCURRENCY),
         })
+    }
+}
+
+/// `value` unless it is zero, which no limit may be.
+fn positive<T: Default + PartialEq>(
+    field: &'static str,
+    value: Option<T>,
+) -> Result<Option<T>, (&'static str, String)> {
+    match value {
+        Some(v) if v == T::default() => Err((field, "must be at least 1".to_owned())),
+        other => Ok(other),
     }
 }

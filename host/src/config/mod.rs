@@ -463,6 +463,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("functions.h.limits.max_concurrency"), "{msg}");
+        let msg = parse("[functions.h.limits]\ntimeout_ms = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("functions.h.limits.timeout_ms"), "{msg}");
         let msg = parse("[functions.h.limits]\nfuel = 1\n")
             .unwrap_err()
             .to_string();
