@@ -79,11 +79,18 @@ async fn the_sandbox_denies_files_environment_and_sockets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_function_limits_bound_outputs_time_and_concurrency() {
     let dir = FunctionsDir::new(&["evil"], "");
-    std::fs::copy(support::module("evil"), dir.path().join("evil-strict.wasm")).unwrap();
+    for copy in ["evil-strict", "evil-metered"] {
+        std::fs::copy(
+            support::module("evil"),
+            dir.path().join(format!("{copy}.wasm")),
+        )
+        .unwrap();
+    }
     std::fs::write(
         dir.path().join("wasmfn.toml"),
         "[functions.evil.limits]\nmax_output_bytes = 1048576\nmax_concurrency = 2\n\
-         [functions.evil-strict.limits]\ntimeout_ms = 100\nmax_output_events = 1\n",
+         [functions.evil-strict.limits]\ntimeout_ms = 100\nmax_output_events = 1\n\
+         [functions.evil-metered.limits]\nfuel = 20000000\n",
     )
     .unwrap();
     let server = Wasmfn::serve(dir.path(), &[]);
@@ -107,6 +114,14 @@ async fn per_function_limits_bound_outputs_time_and_concurrency() {
     );
     let (status, kind, _) = error_kind(strict("two-events").await.unwrap()).await;
     assert_eq!((status, kind.as_str()), (422, "output"));
+
+    // Fuel: a deterministic cut-off (poison, 422) long before the 10 s
+    // timeout, while a well-behaved event fits in the same budget.
+    let metered = |what: &'static str| binary_event(&server.url, "evil-metered", what, what).send();
+    let (status, kind, message) = error_kind(metered("loop").await.unwrap()).await;
+    assert_eq!((status, kind.as_str()), (422, "fuel"), "{message}");
+    assert!(message.contains("20000000"), "{message}");
+    assert_eq!(metered("ok").await.unwrap().status(), 200);
 
     // max_concurrency = 2: of four simultaneous slow events, the excess gets
     // 429 with Retry-After and the admitted ones finish.

@@ -86,7 +86,7 @@ impl Error {
                 SandboxError::Timeout(_) | SandboxError::Exhausted(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                SandboxError::Memory(_) | SandboxError::StackOverflow => {
+                SandboxError::Memory(_) | SandboxError::StackOverflow | SandboxError::Fuel(_) => {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
                 SandboxError::Trap(_) | SandboxError::Engine(_) | SandboxError::Compile(_) => {
@@ -116,6 +116,7 @@ impl Error {
                 SandboxError::Exhausted(_) => "overload",
                 SandboxError::Memory(_) => "memory",
                 SandboxError::StackOverflow => "stack",
+                SandboxError::Fuel(_) => "fuel",
                 SandboxError::Trap(_) => "trap",
                 SandboxError::Engine(_) | SandboxError::Compile(_) => "internal",
             },
@@ -194,6 +195,7 @@ mod tests {
             ),
             (Error::Sandbox(SandboxError::Memory(1 << 20)), 422, "memory"),
             (Error::Sandbox(SandboxError::StackOverflow), 422, "stack"),
+            (Error::Sandbox(SandboxError::Fuel(10)), 422, "fuel"),
             (Error::Sandbox(SandboxError::Exhausted(4)), 503, "overload"),
             (Error::Output("x".into()), 422, "output"),
             (Error::Overloaded(8), 429, "overload"),

@@ -20,6 +20,9 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     /// Linear memory per instance, in bytes.
     pub memory_bytes: Option<usize>,
+    /// Fuel per event (roughly one unit per Wasm instruction): a
+    /// deterministic cut-off, unlike the wall-clock timeout. `None`: unmetered.
+    pub fuel: Option<u64>,
     /// Output events per input event.
     pub max_output_events: usize,
     /// Total data bytes of one input's output events.
@@ -42,6 +45,7 @@ impl Default for Limits {
 pub(super) struct WireLimits {
     timeout_ms: Option<u64>,
     memory_mb: Option<usize>,
+    fuel: Option<u64>,
     max_output_events: Option<usize>,
     max_output_bytes: Option<usize>,
     max_concurrency: Option<usize>,
@@ -53,6 +57,7 @@ impl WireLimits {
         Ok(Limits {
             timeout: positive("timeout_ms", self.timeout_ms)?.map(Duration::from_millis),
             memory_bytes: positive("memory_mb", self.memory_mb)?.map(|mb| mb << 20),
+            fuel: positive("fuel", self.fuel)?,
             max_output_events: self.max_output_events.unwrap_or(DEFAULT_MAX_OUTPUT_EVENTS),
             max_output_bytes: self.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES),
             max_concurrency: positive("max_concurrency", self.max_concurrency)?

@@ -467,10 +467,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("functions.h.limits.timeout_ms"), "{msg}");
-        let msg = parse("[functions.h.limits]\nfuel = 1\n")
+        let msg = parse("[functions.h.limits]\nfuel = 0\n")
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("unknown field `fuel`"), "{msg}");
+        assert!(msg.contains("functions.h.limits.fuel"), "{msg}");
+        let msg = parse("[functions.h.limits]\nfuell = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `fuell`"), "{msg}");
+        let limits = parse("[functions.h.limits]\nfuel = 5000000\n")
+            .unwrap()
+            .function("h")
+            .limits;
+        assert_eq!(limits.fuel, Some(5_000_000));
     }
 
     #[test]

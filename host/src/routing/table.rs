@@ -71,6 +71,7 @@ impl LoadedFunction {
                 settings: config.settings,
                 timeout: config.limits.timeout,
                 memory_bytes: config.limits.memory_bytes,
+                fuel: config.limits.fuel,
             }),
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),

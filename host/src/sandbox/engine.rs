@@ -67,8 +67,12 @@ impl Sandbox {
             .total_core_instances(limits.max_instances * 4)
             .max_memory_size(limits.max_memory_bytes);
         let mut config = Config::new();
+        // Fuel is always metered so that `limits.fuel` can change on a hot
+        // reload without a new engine; functions without it get u64::MAX.
+        // Its cost is measured by bench/ (see bench/results).
         config
             .epoch_interruption(true)
+            .consume_fuel(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&config).map_err(SandboxError::engine)?;
 

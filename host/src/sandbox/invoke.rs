@@ -24,6 +24,8 @@ pub struct GuestContext {
     pub timeout: Option<Duration>,
     /// Its memory limit in bytes (`None`: the sandbox's, also the ceiling).
     pub memory_bytes: Option<usize>,
+    /// Its fuel per event (`None`: unmetered).
+    pub fuel: Option<u64>,
 }
 
 /// Why the sandbox could not produce the guest's own answer.
@@ -44,6 +46,9 @@ pub enum SandboxError {
     /// The guest tried to grow its memory past the limit.
     #[error("the function exceeded its memory limit of {} MiB", .0 >> 20)]
     Memory(usize),
+    /// The guest used up its fuel.
+    #[error("the function used up its fuel of {0} units (`limits.fuel` in wasmfn.toml)")]
+    Fuel(u64),
     /// The guest overflowed its stack.
     #[error("the function overflowed its stack")]
     StackOverflow,
@@ -82,6 +87,10 @@ impl Sandbox {
         let state = InstanceState::new(context.clone(), memory);
         let mut store = Store::new(&self.engine, state);
         store.limiter(InstanceState::limiter);
+        let fuel = context.fuel.unwrap_or(u64::MAX);
+        store
+            .set_fuel(fuel)
+            .expect("the engine is configured to consume fuel");
         // Every epoch tick the guest yields to the runtime, so a busy guest
         // never starves other requests; past the deadline it is interrupted.
         store.set_epoch_deadline(1);
@@ -102,7 +111,7 @@ impl Sandbox {
         let outcome = tokio::time::timeout(timeout + super::engine::EPOCH_TICK, run).await;
         match outcome {
             Ok(Ok(verdict)) => Ok(verdict),
-            Ok(Err(err)) => Err(self.classify(&err, store.data(), timeout, memory)),
+            Ok(Err(err)) => Err(self.classify(&err, store.data(), timeout, memory, fuel)),
             Err(_) => Err(SandboxError::Timeout(timeout)),
         }
     }
@@ -113,6 +122,7 @@ impl Sandbox {
         state: &InstanceState,
         timeout: Duration,
         memory: usize,
+        fuel: u64,
     ) -> SandboxError {
         if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
             return SandboxError::Exhausted(self.limits.max_instances);
@@ -120,6 +130,7 @@ impl Sandbox {
         match err.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => SandboxError::Timeout(timeout),
             Some(Trap::StackOverflow) => SandboxError::StackOverflow,
+            Some(Trap::OutOfFuel) => SandboxError::Fuel(fuel),
             _ if state.memory_denied() => SandboxError::Memory(memory),
             _ => SandboxError::Trap(format!("{err:#}")),
         }
