@@ -56,3 +56,87 @@ async fn sigterm_drains_in_flight_events_then_exits_zero() {
     assert!(status.success(), "exit status {status:?}");
     server.wait_for_log("stopped: every in-flight request finished");
 }
+
+/// Opens a raw connection to the server behind `url` and sends `bytes`.
+async fn raw_connection(url: &str, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// Reads what the server sends until it closes the connection (bounded).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received))
+        .await
+        .expect("the server closes a slow connection by itself")
+        .ok();
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_oversized_requests_are_cut_while_others_are_served() {
+    let dir = FunctionsDir::new(&["evil"], "");
+    let server = Wasmfn::serve(
+        dir.path(),
+        &[
+            ("WASMFN_READ_TIMEOUT_MS", "300"),
+            ("WASMFN_MAX_HEADER_BYTES", "16384"),
+        ],
+    );
+    let url = server.url.clone();
+
+    // Slowloris: a request head that never ends is dropped.
+    let mut slow_head =
+        raw_connection(&url, b"POST /evil HTTP/1.1\r\nhost: x\r\nce-id: 1\r\n").await;
+    // A body that stalls half-way is answered 408 (Knative retries it).
+    let mut slow_body = raw_connection(
+        &url,
+        b"POST /evil HTTP/1.1\r\nhost: x\r\nce-specversion: 1.0\r\nce-id: 1\r\nce-type: ok\r\n\
+          ce-source: t\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\nonly ten b",
+    )
+    .await;
+    // Meanwhile a normal client is served.
+    let ok = binary_event(&url, "evil", "ok", "normal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let answer = read_until_closed(&mut slow_body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    let answer = read_until_closed(&mut slow_head).await;
+    assert!(
+        !answer.starts_with("HTTP/1.1 2"),
+        "an incomplete head is never handled: {answer:?}"
+    );
+
+    // Too many header fields, or too many head bytes: 431 without running
+    // the function.
+    let mut request = client().post(format!("{url}/evil"));
+    for i in 0..120 {
+        request = request.header(format!("x-filler-{i}"), "x");
+    }
+    assert_eq!(request.send().await.unwrap().status(), 431);
+    let huge = "x".repeat(20 * 1024);
+    let response = client()
+        .post(format!("{url}/evil"))
+        .header("x-huge", huge)
+        .send()
+        .await;
+    match response {
+        Ok(response) => assert_eq!(response.status(), 431),
+        // hyper may close the connection before the client finishes writing.
+        Err(err) => assert!(err.is_request() || err.is_body(), "{err:?}"),
+    }
+
+    let ok = binary_event(&url, "evil", "ok", "after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "the host still serves");
+}

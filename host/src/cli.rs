@@ -53,9 +53,42 @@ pub struct ServeArgs {
     /// events trigger reloads at once; the poll catches missed ones).
     #[arg(long, env = "WASMFN_POLL_SECS", default_value_t = 10)]
     pub poll_secs: u64,
+    /// Limits on each client connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Sandbox limits shared by every function.
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// Limits on each client connection, against slow and oversized requests.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Milliseconds a client may take to send a request's head, and again
+    /// its body: past it the connection is closed (head) or answered 408
+    /// (body), which Knative retries.
+    #[arg(long, env = "WASMFN_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub read_timeout_ms: u64,
+    /// Bytes of one request head (request line and headers); more answer
+    /// 431, as do more than 100 header fields.
+    #[arg(long, env = "WASMFN_MAX_HEADER_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(8192..))]
+    pub max_header_bytes: u32,
+}
+
+impl ConnectionArgs {
+    /// The read timeout as a duration.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.read_timeout_ms)
+    }
+
+    /// The connection limits these flags describe.
+    pub fn to_limits(&self) -> crate::ingress::ConnectionLimits {
+        crate::ingress::ConnectionLimits {
+            header_timeout: self.read_timeout(),
+            max_header_bytes: self.max_header_bytes as usize,
+        }
+    }
 }
 
 /// Sandbox limits.

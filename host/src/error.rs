@@ -41,6 +41,12 @@ pub enum Error {
     /// The body is over the configured limit.
     #[error("request body is over the limit of {0} bytes (`max_body_bytes` in wasmfn.toml)")]
     PayloadTooLarge(usize),
+    /// The client did not send the whole body in time (a slow client).
+    #[error(
+        "the request body did not arrive within {} ms (`--read-timeout-ms`)",
+        .0.as_millis()
+    )]
+    BodyTimeout(std::time::Duration),
     /// The body could not be read.
     #[error("cannot read the request body: {0}")]
     BodyRead(String),
@@ -80,6 +86,7 @@ impl Error {
             Error::UnknownFunction(_) | Error::NoDefaultFunction => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::FunctionInvalid(_) | Error::Output(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::FunctionFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Sandbox(err) => match err {
@@ -109,6 +116,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::BodyRead(_) => "bad_request",
+            Error::BodyTimeout(_) => "request_timeout",
             Error::FunctionInvalid(_) => "invalid",
             Error::FunctionFailed(_) => "failed",
             Error::Sandbox(err) => match err {
@@ -185,6 +193,11 @@ mod tests {
             (Error::UnknownFunction("f".into()), 404, "not_found"),
             (Error::MethodNotAllowed, 405, "method_not_allowed"),
             (Error::PayloadTooLarge(1), 413, "payload_too_large"),
+            (
+                Error::BodyTimeout(Duration::from_secs(1)),
+                408,
+                "request_timeout",
+            ),
             (Error::FunctionInvalid("x".into()), 422, "invalid"),
             (Error::FunctionFailed("x".into()), 500, "failed"),
             (Error::Sandbox(SandboxError::Trap("x".into())), 500, "trap"),

@@ -59,11 +59,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sandbox,
         sink,
         max_body_bytes: config.max_body_bytes,
+        body_timeout: args.connection.read_timeout(),
     });
     registry.set_ready(true);
     tracing::info!("listening on http://{address}");
     let drain = Duration::from_secs(args.drain_secs);
-    serve_http(listener, app, shutdown_signal(registry, drain)).await?;
+    let limits = args.connection.to_limits();
+    serve_http(listener, app, limits, shutdown_signal(registry, drain)).await?;
     tracing::info!("stopped: every in-flight request finished");
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! 1.0.2 defines plus the plain requests today's producers send. Parsing is
 //! cloudevents-sdk's; statuses are ours (every bad input is a 400).
 
+use std::time::Duration;
+
 use axum::body::Body;
 use bytes::Bytes;
 use http::HeaderMap;
@@ -32,6 +34,7 @@ pub(super) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, Error> {
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -40,7 +43,10 @@ pub(super) async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Error::PayloadTooLarge(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| Error::BodyTimeout(timeout))?;
+    read.map_err(|err| {
         let over_limit =
             std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
                 e.source()

@@ -59,7 +59,7 @@ async fn handle(
 ) -> Result<Response, Error> {
     let _in_flight = function.admit()?;
     let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body, app.max_body_bytes).await?;
+    let body = read_body(&parts.headers, body, app.max_body_bytes, app.body_timeout).await?;
     match parse_request(&parts.headers, body)? {
         Incoming::Single(event) => {
             let outputs = run(app, function, &event).await?;

@@ -7,4 +7,4 @@ mod handler;
 mod server;
 
 pub use extract::{Incoming, parse_request};
-pub use server::{App, router, serve};
+pub use server::{App, ConnectionLimits, router, serve};

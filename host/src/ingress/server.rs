@@ -1,14 +1,18 @@
-//! The HTTP server: routes, health endpoints, and serving with graceful
-//! shutdown.
+//! The HTTP server: routes, health endpoints, and serving connections with
+//! limits against slow or oversized request heads and graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -28,6 +32,21 @@ pub struct App {
     pub sink: SinkClient,
     /// Request body limit in bytes.
     pub max_body_bytes: usize,
+    /// Time a client may take to send a request body (then 408).
+    pub body_timeout: Duration,
+}
+
+/// Bounds on what one connection may cost before its request is handled,
+/// so a slow or hostile client cannot hold a connection or memory forever.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Time a client may take to send a complete request head; the
+    /// connection is closed past it (slowloris).
+    pub header_timeout: Duration,
+    /// Bytes of one request head; more answer 431. (More than 100 header
+    /// fields, hyper's default, also answer 431; raising that would move
+    /// header parsing from the stack to the heap on every request.)
+    pub max_header_bytes: usize,
 }
 
 /// The routes: `POST /{function}`, `POST /` (the default function),
@@ -82,14 +101,47 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting
-/// and waits for in-flight requests to finish.
+/// Serves `app` on `listener` (HTTP/1.1, keep-alive) with `limits` on every
+/// connection until `shutdown` resolves; then stops accepting, closes idle
+/// connections and waits for in-flight requests to finish.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let service = TowerToHyperService::new(router(app));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes);
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off rather
+                    // than spin; the connections already open keep working.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Replies are written whole; waiting to coalesce them only adds latency.
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(TokioIo::new(stream), service.clone());
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }
