@@ -161,3 +161,75 @@ async fn a_missing_sink_variable_stops_the_load_naming_it() {
     assert!(stderr.contains("functions.handler.sink"), "{stderr}");
     assert!(stderr.contains("BROKER_URL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_dedup_window_acknowledges_redeliveries_without_running_again() {
+    let kafka = Sink::start().await;
+    let dir = FunctionsDir::new(
+        &["transformer", "handler"],
+        r#"
+[functions.transformer]
+output = "sink"
+sink = "${KAFKA_SINK_URL}"
+env = { mapping = '{"trade_id":"/id"}' }
+dedup = { window_s = 60 }
+[functions.handler]
+dedup = { window_s = 60 }
+"#,
+    );
+    let server = Wasmfn::serve(dir.path(), &[("KAFKA_SINK_URL", &kafka.url)]);
+
+    // Sink mode: the redelivery is acknowledged, the sink sees one record.
+    kafka.script(&[(503, "down")]);
+    let first = send_trade(&server, "transformer", "T-1").await;
+    assert_eq!(first.status(), 202, "delivered on the retry");
+    for _ in 0..3 {
+        assert_eq!(
+            send_trade(&server, "transformer", "T-1").await.status(),
+            202
+        );
+    }
+    assert_eq!(
+        send_trade(&server, "transformer", "T-2").await.status(),
+        202
+    );
+    let ids: Vec<_> = kafka
+        .received()
+        .iter()
+        .map(|r| r.header("ce-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3, "T-1 twice (503 then 202), T-2 once: {ids:?}");
+    assert_eq!(ids[0], ids[1], "the retry carries the same id");
+
+    // A failed first delivery is not remembered: its redelivery runs again.
+    kafka.script(&[(400, "bad"), (400, "bad")]);
+    assert_eq!(
+        send_trade(&server, "transformer", "T-3").await.status(),
+        422
+    );
+    assert_eq!(
+        send_trade(&server, "transformer", "T-3").await.status(),
+        422
+    );
+    assert_eq!(
+        send_trade(&server, "transformer", "T-3").await.status(),
+        202
+    );
+    assert_eq!(kafka.received().len(), 6);
+
+    // Reply mode: a redelivery gets the first delivery's reply again.
+    let first = send_trade(&server, "handler", "H-1").await;
+    let again = send_trade(&server, "handler", "H-1").await;
+    assert_eq!(
+        (first.status().as_u16(), again.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(first.headers()["ce-id"], again.headers()["ce-id"]);
+    assert_eq!(first.bytes().await.unwrap(), again.bytes().await.unwrap());
+    let duplicates = server
+        .log()
+        .iter()
+        .filter(|line| line.contains("duplicate of an event already handled"))
+        .count();
+    assert_eq!(duplicates, 4, "three for T-1, one for H-1");
+}

@@ -124,7 +124,23 @@ pub struct FunctionConfig {
     pub settings: Settings,
     /// Its sandbox and output limits.
     pub limits: Limits,
+    /// Its de-duplication window for redelivered events (`None`: off).
+    pub dedup: Option<DedupConfig>,
 }
+
+/// `dedup = { window_s = .., max_entries = .. }`: remember the inputs
+/// (`source` + `id`) handled successfully in the last `window`, and
+/// acknowledge a redelivery without running the function again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupConfig {
+    /// How long a handled input is remembered.
+    pub window: Duration,
+    /// At most this many inputs are remembered (oldest evicted first).
+    pub max_entries: u64,
+}
+
+/// Default bound on remembered inputs per function.
+pub const DEFAULT_DEDUP_MAX_ENTRIES: u64 = 100_000;
 
 /// A function's settings and secrets. Its `Debug` shows only the keys, so
 /// secret values never reach a log line.
@@ -278,12 +294,32 @@ impl Config {
             let limits = function.limits.validate().map_err(|(field, message)| {
                 invalid(format!("functions.{name}.limits.{field}"), message)
             })?;
+            let dedup = function
+                .dedup
+                .map(|dedup| {
+                    let max_entries = dedup.max_entries.unwrap_or(DEFAULT_DEDUP_MAX_ENTRIES);
+                    if dedup.window_s == 0 {
+                        return Err(invalid(key("dedup.window_s"), "must be at least 1".into()));
+                    }
+                    if max_entries == 0 {
+                        return Err(invalid(
+                            key("dedup.max_entries"),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    Ok(DedupConfig {
+                        window: Duration::from_secs(dedup.window_s),
+                        max_entries,
+                    })
+                })
+                .transpose()?;
             functions.insert(
                 name,
                 FunctionConfig {
                     output,
                     settings: Settings(Arc::new(settings)),
                     limits,
+                    dedup,
                 },
             );
         }
@@ -371,6 +407,14 @@ mod wire {
         pub(super) env_files: Vec<String>,
         #[serde(default)]
         pub(super) limits: super::limits::WireLimits,
+        pub(super) dedup: Option<Dedup>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Dedup {
+        pub(super) window_s: u64,
+        pub(super) max_entries: Option<u64>,
     }
 
     #[derive(Deserialize, Default)]
@@ -467,6 +511,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("functions.h.limits.timeout_ms"), "{msg}");
+        let msg = parse("[functions.h]\ndedup = { window_s = 0 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("functions.h.dedup.window_s"), "{msg}");
+        let msg = parse("[functions.h]\ndedup = { window = 5 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `window`"), "{msg}");
+        let dedup = parse("[functions.h]\ndedup = { window_s = 60 }\n")
+            .unwrap()
+            .function("h")
+            .dedup;
+        assert_eq!(
+            dedup,
+            Some(DedupConfig {
+                window: Duration::from_secs(60),
+                max_entries: DEFAULT_DEDUP_MAX_ENTRIES
+            })
+        );
+        assert_eq!(
+            parse("").unwrap().function("h").dedup,
+            None,
+            "off by default"
+        );
+
         let msg = parse("[functions.h.limits]\nfuel = 0\n")
             .unwrap_err()
             .to_string();

@@ -12,3 +12,20 @@ pub use validate::{InvalidEvent, validate};
 
 /// The only CloudEvents version wasmfn speaks.
 pub const SPEC_VERSION: &str = "1.0";
+
+/// A minimal event with `source` and `id` (type `t`), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_event(source: &str, id: &str) -> Event {
+    Event {
+        id: id.into(),
+        source: source.into(),
+        type_: "t".into(),
+        specversion: SPEC_VERSION.into(),
+        datacontenttype: None,
+        dataschema: None,
+        subject: None,
+        time: None,
+        extensions: Vec::new(),
+        data: None,
+    }
+}

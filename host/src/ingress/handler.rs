@@ -89,12 +89,19 @@ async fn run(app: &App, function: &LoadedFunction, event: &Event) -> Result<Vec<
         r#type = %event.type_,
     );
     async {
+        if let Some(answer) = function.dedup.as_ref().and_then(|d| d.seen(event)) {
+            tracing::info!("duplicate of an event already handled; acknowledged without running");
+            return Ok(answer.to_vec());
+        }
         let mut outputs = function.process(&app.sandbox, event).await?;
         if let Output::Sink(url) = &function.output {
             for output in &outputs {
                 app.sink.deliver(url, output).await?;
             }
             outputs.clear();
+        }
+        if let Some(dedup) = &function.dedup {
+            dedup.remember(event, &outputs);
         }
         tracing::debug!(outputs = outputs.len(), "event handled");
         Ok(outputs)

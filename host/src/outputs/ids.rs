@@ -36,20 +36,7 @@ fn output_id(input: &Event, index: usize) -> String {
 mod tests {
     use super::*;
 
-    fn event(source: &str, id: &str) -> Event {
-        Event {
-            id: id.into(),
-            source: source.into(),
-            type_: "t".into(),
-            specversion: String::new(),
-            datacontenttype: None,
-            dataschema: None,
-            subject: None,
-            time: None,
-            extensions: Vec::new(),
-            data: None,
-        }
-    }
+    use crate::event::test_event as event;
 
     #[test]
     fn ids_are_deterministic_and_distinct() {

@@ -2,10 +2,12 @@
 //! is loaded from the functions directory, reloaded when it changes, and
 //! swapped as a whole.
 
+mod dedup;
 mod load;
 mod reload;
 mod table;
 
+pub use dedup::DedupWindow;
 pub use load::{LoadError, list_modules, load_table};
 pub use reload::Reloader;
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

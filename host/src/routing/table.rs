@@ -12,6 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use sha2::{Digest, Sha256};
 
+use super::DedupWindow;
 use crate::config::{FunctionConfig, Limits, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
@@ -34,6 +35,8 @@ pub struct LoadedFunction {
     pub module: CompiledModule,
     /// Its limits.
     pub limits: Limits,
+    /// Inputs recently handled, when `dedup` is configured.
+    pub dedup: Option<DedupWindow>,
     /// Admission control: one permit per event in flight.
     permits: Arc<Semaphore>,
 }
@@ -80,6 +83,7 @@ impl LoadedFunction {
             module,
             permits: Arc::new(Semaphore::new(config.limits.max_concurrency)),
             limits: config.limits,
+            dedup: config.dedup.as_ref().map(DedupWindow::new),
         }
     }
 
