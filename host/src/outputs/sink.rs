@@ -1,11 +1,14 @@
 //! Sink delivery: each output event is POSTed in binary mode over pooled
 //! keep-alive connections, with bounded exponential backoff on transient
-//! failures (5xx, 429, 408, connection errors) — the `backon` crate.
+//! failures (5xx, 429, 408, connection errors) — the `backon` crate. A
+//! sink's `Retry-After` (in seconds) lengthens the wait, up to the request
+//! timeout.
 
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
+use http::header::RETRY_AFTER;
 use http::{HeaderMap, StatusCode};
 use reqwest::Url;
 
@@ -39,8 +42,11 @@ pub enum SinkError {
 /// One failed try.
 #[derive(Debug)]
 enum Attempt {
-    /// Worth another try.
-    Transient(String),
+    /// Worth another try, after at least `retry_after` if the sink said so.
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Not worth another try.
     Rejected { status: u16, body: String },
 }
@@ -79,16 +85,23 @@ impl SinkClient {
             self.attempt(url, headers.clone(), body.clone())
         })
         .retry(backoff)
-        .when(|failure| matches!(failure, Attempt::Transient(_)))
+        .when(|failure| matches!(failure, Attempt::Transient { .. }))
+        .adjust(|failure, delay| match failure {
+            Attempt::Transient {
+                retry_after: Some(after),
+                ..
+            } => delay.map(|delay| delay.max((*after).min(self.policy.request_timeout))),
+            _ => delay,
+        })
         .notify(|failure, delay| {
             tracing::debug!(sink = %url, ?failure, ?delay, "retrying sink delivery");
         })
         .await;
         result.map_err(|failure| match failure {
             Attempt::Rejected { status, body } => SinkError::Rejected { status, body },
-            Attempt::Transient(last) => SinkError::Unavailable {
+            Attempt::Transient { reason, .. } => SinkError::Unavailable {
                 attempts: tries,
-                last,
+                last: reason,
             },
         })
     }
@@ -101,7 +114,10 @@ impl SinkClient {
             .body(body)
             .send()
             .await
-            .map_err(|err| Attempt::Transient(describe(&err)))?;
+            .map_err(|err| Attempt::Transient {
+                reason: describe(&err),
+                retry_after: None,
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -110,7 +126,16 @@ impl SinkClient {
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT;
         if retryable {
-            return Err(Attempt::Transient(format!("HTTP {status}")));
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(Attempt::Transient {
+                reason: format!("HTTP {status}"),
+                retry_after,
+            });
         }
         let mut body = response.text().await.unwrap_or_default();
         if body.len() > MAX_QUOTED_BODY {
