@@ -1,6 +1,8 @@
 //! Sink delivery: each output event is POSTed in binary mode over pooled
 //! keep-alive connections, with bounded exponential backoff on transient
-//! failures (5xx, 429, 408, connection errors) — the `backon` crate.
+//! failures (5xx, 429, 408, connection errors) — the `backon` crate. Each
+//! request continues the event's trace (`traceparent`), and deliveries and
+//! retries are counted by status in the function's metrics.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use reqwest::Url;
 
 use crate::config::DeliveryConfig;
 use crate::event::{Event, write_headers};
+use crate::observability::{FunctionMetrics, TraceContext};
 
 /// Longest part of a sink's error body quoted back to the caller.
 const MAX_QUOTED_BODY: usize = 512;
@@ -39,8 +42,9 @@ pub enum SinkError {
 /// One failed try.
 #[derive(Debug)]
 enum Attempt {
-    /// Worth another try.
-    Transient(String),
+    /// Worth another try: the sink's status (`None`: no answer) and what
+    /// went wrong.
+    Transient(Option<u16>, String),
     /// Not worth another try.
     Rejected { status: u16, body: String },
 }
@@ -64,10 +68,18 @@ impl SinkClient {
         Ok(SinkClient { http, policy })
     }
 
-    /// POSTs `event` to `url` in binary mode, retrying transient failures.
-    pub async fn deliver(&self, url: &Url, event: &Event) -> Result<(), SinkError> {
+    /// POSTs `event` to `url` in binary mode, retrying transient failures,
+    /// as a child of `trace`; the outcome is counted in `metrics`.
+    pub async fn deliver(
+        &self,
+        url: &Url,
+        event: &Event,
+        trace: &TraceContext,
+        metrics: &FunctionMetrics,
+    ) -> Result<(), SinkError> {
         let mut headers = HeaderMap::new();
         write_headers(event, &mut headers);
+        trace.write_child(&mut headers);
         let body = Bytes::from(event.data.clone().unwrap_or_default());
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.policy.initial_backoff)
@@ -79,21 +91,30 @@ impl SinkClient {
             self.attempt(url, headers.clone(), body.clone())
         })
         .retry(backoff)
-        .when(|failure| matches!(failure, Attempt::Transient(_)))
+        .when(|failure| matches!(failure, Attempt::Transient(..)))
         .notify(|failure, delay| {
+            if let Attempt::Transient(status, _) = failure {
+                metrics.record_sink_retry(*status);
+            }
             tracing::debug!(sink = %url, ?failure, ?delay, "retrying sink delivery");
         })
         .await;
-        result.map_err(|failure| match failure {
+        metrics.record_sink_delivery(match &result {
+            Ok(status) => Some(*status),
+            Err(Attempt::Rejected { status, .. }) => Some(*status),
+            Err(Attempt::Transient(status, _)) => *status,
+        });
+        result.map(drop).map_err(|failure| match failure {
             Attempt::Rejected { status, body } => SinkError::Rejected { status, body },
-            Attempt::Transient(last) => SinkError::Unavailable {
+            Attempt::Transient(_, last) => SinkError::Unavailable {
                 attempts: tries,
                 last,
             },
         })
     }
 
-    async fn attempt(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<(), Attempt> {
+    /// One try; `Ok` holds the sink's (successful) status.
+    async fn attempt(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<u16, Attempt> {
         let response = self
             .http
             .post(url.clone())
@@ -101,16 +122,19 @@ impl SinkClient {
             .body(body)
             .send()
             .await
-            .map_err(|err| Attempt::Transient(describe(&err)))?;
+            .map_err(|err| Attempt::Transient(None, describe(&err)))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(status.as_u16());
         }
         let retryable = status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT;
         if retryable {
-            return Err(Attempt::Transient(format!("HTTP {status}")));
+            return Err(Attempt::Transient(
+                Some(status.as_u16()),
+                format!("HTTP {status}"),
+            ));
         }
         let mut body = response.text().await.unwrap_or_default();
         if body.len() > MAX_QUOTED_BODY {
