@@ -331,3 +331,68 @@ async fn functions_describes_what_is_loaded_without_secret_values() {
     assert!(log.contains("POST /handler"), "{log}");
     assert!(!log.contains(SECRET) && !log.contains("pw-secret"), "{log}");
 }
+
+/// Polls `/metrics` until `done` holds for it (reloads run in the background).
+async fn metrics_until(server: &Wasmfn, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = get_metrics(server).await;
+        if done(&metrics) {
+            return metrics;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw {what}:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn reloads_move_module_info_and_are_counted() {
+    let dir = FunctionsDir::new(&["evil"], "");
+    let server = Wasmfn::serve(dir.path(), &[("WASMFN_POLL_SECS", "1")]);
+    let old = binary_event(&server.url, "evil", "ok", "r-1")
+        .send()
+        .await
+        .unwrap()
+        .headers()["wasmfn-module-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let old_info = format!(r#"wasmfn_module_info{{function="evil",digest="{old}"}}"#);
+    assert_eq!(sample(&get_metrics(&server).await, &old_info), Some(1.0));
+
+    // A new version, renamed into place so no reload sees half a file: the
+    // info series moves to its digest.
+    let target = dir.path().join("evil.wasm");
+    let staged = dir.path().join(".evil.wasm.tmp");
+    std::fs::copy(support::module("handler"), &staged).unwrap();
+    std::fs::rename(&staged, &target).unwrap();
+    let metrics = metrics_until(&server, "the new version", |m| {
+        !m.contains(&old_info) && m.contains(r#"wasmfn_module_info{function="evil""#)
+    })
+    .await;
+    assert!(sample(&metrics, "wasmfn_reloads_total").unwrap() >= 1.0);
+    assert_eq!(sample(&metrics, "wasmfn_failed_reloads_total"), Some(0.0));
+
+    // A broken version is a failed reload; the previous version stays.
+    std::fs::write(&target, b"not a component").unwrap();
+    let metrics = metrics_until(&server, "a failed reload", |m| {
+        sample(m, "wasmfn_failed_reloads_total").is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    let new = binary_event(&server.url, "evil", "ok", "r-2")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .headers()["wasmfn-module-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new, old);
+    let new_info = format!(r#"wasmfn_module_info{{function="evil",digest="{new}"}}"#);
+    assert_eq!(sample(&metrics, &new_info), Some(1.0), "{metrics}");
+}
