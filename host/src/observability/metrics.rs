@@ -227,9 +227,10 @@ impl Default for Metrics {
 pub struct FunctionMetrics {
     name: String,
     families: Families,
+    ok: Counter,
     event_duration: Histogram,
     instantiation: Histogram,
-    outcomes: RwLock<BTreeMap<&'static str, Counter>>,
+    errors: RwLock<BTreeMap<&'static str, Counter>>,
     module: Mutex<Option<ModuleVersion>>,
 }
 
@@ -247,15 +248,15 @@ impl FunctionMetrics {
         let function = FunctionLabels {
             function: name.to_owned(),
         };
-        let ok = families
-            .events
-            .get_or_create_owned(&Self::outcome_labels(name, OK));
         FunctionMetrics {
             name: name.to_owned(),
             families: families.clone(),
+            ok: families
+                .events
+                .get_or_create_owned(&Self::outcome_labels(name, OK)),
             event_duration: families.event_duration.get_or_create_owned(&function),
             instantiation: families.instantiation.get_or_create_owned(&function),
-            outcomes: RwLock::new(BTreeMap::from([(OK, ok)])),
+            errors: RwLock::new(BTreeMap::new()),
             module: Mutex::new(None),
         }
     }
@@ -270,7 +271,11 @@ impl FunctionMetrics {
     /// Counts one request with its outcome ([`outcome`]) and latency.
     pub fn record_event(&self, outcome: &'static str, elapsed: Duration) {
         self.event_duration.observe(elapsed.as_secs_f64());
-        if let Some(counter) = self.outcomes.read().expect("metrics lock").get(outcome) {
+        if outcome == OK {
+            self.ok.inc();
+            return;
+        }
+        if let Some(counter) = self.errors.read().expect("metrics lock").get(outcome) {
             counter.inc();
             return;
         }
@@ -279,7 +284,7 @@ impl FunctionMetrics {
             .events
             .get_or_create_owned(&Self::outcome_labels(&self.name, outcome));
         counter.inc();
-        self.outcomes
+        self.errors
             .write()
             .expect("metrics lock")
             .insert(outcome, counter);
@@ -377,12 +382,15 @@ impl FunctionMetrics {
 
     /// Requests so far by outcome (`ok` always listed).
     pub fn events(&self) -> BTreeMap<&'static str, u64> {
-        self.outcomes
+        let mut events: BTreeMap<_, _> = self
+            .errors
             .read()
             .expect("metrics lock")
             .iter()
             .map(|(outcome, counter)| (*outcome, counter.get()))
-            .collect()
+            .collect();
+        events.insert(OK, self.ok.get());
+        events
     }
 }
 
