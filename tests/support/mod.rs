@@ -106,7 +106,9 @@ impl Wasmfn {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let address: SocketAddr = rest.trim().parse().unwrap();
+                    // The address ends the text line, or a JSON string.
+                    let address = rest.split(['"', ' ']).next().unwrap_or(rest);
+                    let address: SocketAddr = address.trim().parse().unwrap();
                     let _ = address_tx.send(address.port());
                 }
                 sink.lock().unwrap().push(line);

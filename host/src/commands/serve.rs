@@ -24,24 +24,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if table.functions().is_empty() {
         tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
     }
-    for function in table.functions() {
-        let output = match &function.output {
-            crate::config::Output::Reply => "reply".to_owned(),
-            crate::config::Output::Sink(url) => format!("sink {url}"),
-        };
-        tracing::info!(
-            function = function.name(),
-            route = %format_args!("POST /{}", function.name()),
-            output,
-            digest = %function.digest,
-            size = function.size,
-            settings = ?function.context.settings,
-            "loaded function"
-        );
-    }
-    if let Some(name) = table.default_name() {
-        tracing::info!(function = name, "default function at POST /");
-    }
+    crate::observability::log_summary(&table, dir);
 
     let registry = Arc::new(Registry::new(table));
     Arc::new(Reloader::new(

@@ -1,16 +1,19 @@
 //! The data path of one request: route → extract → sandbox → outputs.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::extract::{Incoming, parse_request, read_body};
 use super::server::App;
 use crate::config::Output;
 use crate::error::Error;
 use crate::event::Event;
+use crate::observability::TraceContext;
+use crate::observability::metrics::outcome;
 use crate::outputs::{reply_batch, reply_single};
 use crate::routing::LoadedFunction;
 
@@ -23,9 +26,15 @@ pub(super) async fn invoke_named(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
+    invoke_function(&app, &name, request).await
+}
+
+/// The function `name`, for routes whose path is fixed (`POST /metrics`
+/// reaches a function named `metrics` though `GET /metrics` is the host's).
+pub(super) async fn invoke_function(app: &App, name: &str, request: Request) -> Response {
     let table = app.registry.snapshot();
-    match table.get(&name) {
-        Ok(function) => invoke(&app, function, request).await,
+    match table.get(name) {
+        Ok(function) => invoke(app, function, request).await,
         Err(err) => err.into_response(),
     }
 }
@@ -40,12 +49,20 @@ pub(super) async fn invoke_default(State(app): State<Arc<App>>, request: Request
 }
 
 /// Runs the request's event(s) through `function` and answers with the
-/// status Knative acts on, tagged with the module's digest.
+/// status Knative acts on, tagged with the module's digest, and counts it.
 async fn invoke(app: &App, function: &Arc<LoadedFunction>, request: Request) -> Response {
-    let mut response = match handle(app, function, request).await {
+    let started = Instant::now();
+    // The span of the event being run when an error ends the request, so
+    // the error's log line carries the event's fields and trace-id.
+    let mut span = Span::none();
+    let result = handle(app, function, request, &mut span).await;
+    function
+        .metrics()
+        .record_event(outcome(&result), started.elapsed());
+    let mut response = span.in_scope(|| match result {
         Ok(response) => response,
         Err(err) => err.into_response(),
-    };
+    });
     response
         .headers_mut()
         .insert(MODULE_DIGEST_HEADER, function.digest_header.clone());
@@ -56,13 +73,14 @@ async fn handle(
     app: &App,
     function: &Arc<LoadedFunction>,
     request: Request,
+    span: &mut Span,
 ) -> Result<Response, Error> {
     let _in_flight = function.admit()?;
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, app.max_body_bytes, app.body_timeout).await?;
     match parse_request(&parts.headers, body)? {
         Incoming::Single(event) => {
-            let outputs = run(app, function, &event).await?;
+            let outputs = run(app, function, &parts.headers, &event, span).await?;
             match &function.output {
                 Output::Reply => reply_single(outputs),
                 Output::Sink(_) => Ok(http::StatusCode::ACCEPTED.into_response()),
@@ -71,7 +89,7 @@ async fn handle(
         Incoming::Batch(events) => {
             let mut replies = Vec::new();
             for event in &events {
-                replies.extend(run(app, function, event).await?);
+                replies.extend(run(app, function, &parts.headers, event, span).await?);
             }
             reply_batch(replies)
         }
@@ -79,15 +97,26 @@ async fn handle(
 }
 
 /// One event through the function, then — in sink mode — delivery of every output in order. Returns the outputs still
-/// to be replied (none in sink mode).
-async fn run(app: &App, function: &LoadedFunction, event: &Event) -> Result<Vec<Event>, Error> {
+/// to be replied (none in sink mode). The event's trace (from the request
+/// `headers` or the event) tags its log lines and continues to the sink; its
+/// log span is left in `current`.
+async fn run(
+    app: &App,
+    function: &LoadedFunction,
+    headers: &http::HeaderMap,
+    event: &Event,
+    current: &mut Span,
+) -> Result<Vec<Event>, Error> {
+    let trace = TraceContext::continue_from(headers, event);
     let span = tracing::info_span!(
         "event",
         function = function.name(),
         digest = %function.digest,
         id = %event.id,
         r#type = %event.type_,
+        trace_id = %trace.trace_id(),
     );
+    *current = span.clone();
     async {
         if let Some(answer) = function.dedup.as_ref().and_then(|d| d.seen(event)) {
             tracing::info!("duplicate of an event already handled; acknowledged without running");
@@ -96,7 +125,9 @@ async fn run(app: &App, function: &LoadedFunction, event: &Event) -> Result<Vec<
         let mut outputs = function.process(&app.sandbox, event).await?;
         if let Output::Sink(url) = &function.output {
             for output in &outputs {
-                app.sink.deliver(url, output).await?;
+                app.sink
+                    .deliver(url, output, &trace, function.metrics())
+                    .await?;
             }
             outputs.clear();
         }

@@ -2,6 +2,7 @@
 //! structured, batched and plain requests), body limits, health endpoints,
 //! and the per-request data path through routing, sandbox and outputs.
 
+mod admin;
 mod extract;
 mod handler;
 mod server;

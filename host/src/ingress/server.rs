@@ -16,6 +16,7 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use super::admin::{function_route, functions, metrics};
 use super::handler::{invoke_default, invoke_named};
 use crate::error::Error;
 use crate::outputs::SinkClient;
@@ -50,11 +51,14 @@ pub struct ConnectionLimits {
 }
 
 /// The routes: `POST /{function}`, `POST /` (the default function),
-/// `GET /healthz`, `GET /readyz`. Everything else answers a JSON 404 or 405.
+/// `GET /healthz`, `GET /readyz`, `GET /metrics`, `GET /functions`.
+/// Everything else answers a JSON 404 or 405.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", function_route("metrics").get(metrics))
+        .route("/functions", function_route("functions").get(functions))
         .route("/", post(invoke_default))
         .route("/{name}", post(invoke_named))
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })

@@ -2,7 +2,8 @@
 //! keep-alive connections, with bounded exponential backoff on transient
 //! failures (5xx, 429, 408, connection errors) — the `backon` crate. A
 //! sink's `Retry-After` (in seconds) lengthens the wait, up to the request
-//! timeout.
+//! timeout. Each request continues the event's trace (`traceparent`), and
+//! deliveries and retries are counted by status in the function's metrics.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use reqwest::Url;
 
 use crate::config::DeliveryConfig;
 use crate::event::{Event, write_headers};
+use crate::observability::{FunctionMetrics, TraceContext};
 
 /// Longest part of a sink's error body quoted back to the caller.
 const MAX_QUOTED_BODY: usize = 512;
@@ -42,8 +44,10 @@ pub enum SinkError {
 /// One failed try.
 #[derive(Debug)]
 enum Attempt {
-    /// Worth another try, after at least `retry_after` if the sink said so.
+    /// Worth another try: the sink's status (`None`: no answer), what went
+    /// wrong, and the wait the sink asked for.
     Transient {
+        status: Option<u16>,
         reason: String,
         retry_after: Option<Duration>,
     },
@@ -70,10 +74,18 @@ impl SinkClient {
         Ok(SinkClient { http, policy })
     }
 
-    /// POSTs `event` to `url` in binary mode, retrying transient failures.
-    pub async fn deliver(&self, url: &Url, event: &Event) -> Result<(), SinkError> {
+    /// POSTs `event` to `url` in binary mode, retrying transient failures,
+    /// as a child of `trace`; the outcome is counted in `metrics`.
+    pub async fn deliver(
+        &self,
+        url: &Url,
+        event: &Event,
+        trace: &TraceContext,
+        metrics: &FunctionMetrics,
+    ) -> Result<(), SinkError> {
         let mut headers = HeaderMap::new();
         write_headers(event, &mut headers);
+        trace.write_child(&mut headers);
         let body = Bytes::from(event.data.clone().unwrap_or_default());
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.policy.initial_backoff)
@@ -94,10 +106,18 @@ impl SinkClient {
             _ => delay,
         })
         .notify(|failure, delay| {
+            if let Attempt::Transient { status, .. } = failure {
+                metrics.record_sink_retry(*status);
+            }
             tracing::debug!(sink = %url, ?failure, ?delay, "retrying sink delivery");
         })
         .await;
-        result.map_err(|failure| match failure {
+        metrics.record_sink_delivery(match &result {
+            Ok(status) => Some(*status),
+            Err(Attempt::Rejected { status, .. }) => Some(*status),
+            Err(Attempt::Transient { status, .. }) => *status,
+        });
+        result.map(drop).map_err(|failure| match failure {
             Attempt::Rejected { status, body } => SinkError::Rejected { status, body },
             Attempt::Transient { reason, .. } => SinkError::Unavailable {
                 attempts: tries,
@@ -106,7 +126,8 @@ impl SinkClient {
         })
     }
 
-    async fn attempt(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<(), Attempt> {
+    /// One try; `Ok` holds the sink's (successful) status.
+    async fn attempt(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<u16, Attempt> {
         let response = self
             .http
             .post(url.clone())
@@ -115,12 +136,13 @@ impl SinkClient {
             .send()
             .await
             .map_err(|err| Attempt::Transient {
+                status: None,
                 reason: describe(&err),
                 retry_after: None,
             })?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(status.as_u16());
         }
         let retryable = status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
@@ -133,6 +155,7 @@ impl SinkClient {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
             return Err(Attempt::Transient {
+                status: Some(status.as_u16()),
                 reason: format!("HTTP {status}"),
                 retry_after,
             });

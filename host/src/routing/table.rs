@@ -16,6 +16,7 @@ use super::DedupWindow;
 use crate::config::{FunctionConfig, Limits, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
+use crate::observability::{FunctionMetrics, Metrics};
 use crate::outputs::prepare;
 use crate::sandbox::{CompiledModule, GuestContext, Sandbox, SandboxError};
 
@@ -75,6 +76,7 @@ impl LoadedFunction {
                 timeout: config.limits.timeout,
                 memory_bytes: config.limits.memory_bytes,
                 fuel: config.limits.fuel,
+                metrics: Metrics::global().function(name),
             }),
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
@@ -90,6 +92,11 @@ impl LoadedFunction {
     /// The function's name (its route and `.wasm` file stem).
     pub fn name(&self) -> &str {
         &self.context.name
+    }
+
+    /// Its metric handles, resolved once at load so events only touch them.
+    pub fn metrics(&self) -> &FunctionMetrics {
+        &self.context.metrics
     }
 
     /// Admits one more request, or [`Error::Overloaded`] when
@@ -232,6 +239,7 @@ pub struct Registry {
 impl Registry {
     /// A registry serving `table`, not yet marked ready.
     pub fn new(table: FunctionTable) -> Self {
+        publish(None, &table);
         Registry {
             table: ArcSwap::from_pointee(table),
             ready: AtomicBool::new(false),
@@ -246,7 +254,9 @@ impl Registry {
 
     /// Replaces the whole table at once.
     pub fn replace(&self, table: FunctionTable) {
-        self.table.store(Arc::new(table));
+        let table = Arc::new(table);
+        let old = self.table.swap(table.clone());
+        publish(Some(&old), &table);
     }
 
     /// Records the outcome of one reload.
@@ -254,6 +264,7 @@ impl Registry {
         let mut status = self.status.lock().expect("reload status lock");
         status.reloads += 1;
         status.failed_reloads += u64::from(!issues.is_empty());
+        Metrics::global().record_reload(!issues.is_empty());
         status.issues = issues;
     }
 
@@ -270,5 +281,18 @@ impl Registry {
     /// Marks the host ready (after loading) or not (while draining).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
+    }
+}
+
+/// Shows the module versions `new` serves in the metrics, and retires the
+/// functions of `old` it no longer has.
+fn publish(old: Option<&FunctionTable>, new: &FunctionTable) {
+    for function in new.functions() {
+        function.metrics().serving(&function.digest);
+    }
+    for function in old.map(FunctionTable::functions).unwrap_or_default() {
+        if new.find(function.name()).is_none() {
+            function.metrics().retired();
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::engine::{CompiledModule, Sandbox};
 use super::state::InstanceState;
 use crate::config::Settings;
 use crate::event::{Event, GuestError};
+use crate::observability::FunctionMetrics;
 
 /// Who a guest is while it runs: its name (for logs) and its settings (for
 /// `config.get`). Shared by all instances of one loaded function.
@@ -26,6 +27,8 @@ pub struct GuestContext {
     pub memory_bytes: Option<usize>,
     /// Its fuel per event (`None`: unmetered).
     pub fuel: Option<u64>,
+    /// Its metric handles (instantiation time is measured here).
+    pub metrics: Arc<FunctionMetrics>,
 }
 
 /// Why the sandbox could not produce the guest's own answer.
@@ -68,6 +71,18 @@ impl SandboxError {
 }
 
 impl Sandbox {
+    /// The time limit and memory cap (bytes) an instance of `context` runs
+    /// with: the function's own, else the sandbox's, memory capped by it.
+    pub fn limits_of(&self, context: &GuestContext) -> (Duration, usize) {
+        let timeout = context.timeout.unwrap_or(self.limits.timeout);
+        let memory = context
+            .memory_bytes
+            .map_or(self.limits.max_memory_bytes, |m| {
+                m.min(self.limits.max_memory_bytes)
+            });
+        (timeout, memory)
+    }
+
     /// Runs `event` through a fresh instance of `module`. `Ok(Err(_))` is the
     /// guest's own verdict (`invalid` / `failed`); `Err(_)` is a host-side
     /// outcome: a trap or a limit hit.
@@ -77,12 +92,7 @@ impl Sandbox {
         context: &Arc<GuestContext>,
         event: &Event,
     ) -> Result<Result<Vec<Event>, GuestError>, SandboxError> {
-        let timeout = context.timeout.unwrap_or(self.limits.timeout);
-        let memory = context
-            .memory_bytes
-            .map_or(self.limits.max_memory_bytes, |m| {
-                m.min(self.limits.max_memory_bytes)
-            });
+        let (timeout, memory) = self.limits_of(context);
         let deadline = Instant::now() + timeout;
         let state = InstanceState::new(context.clone(), memory);
         let mut store = Store::new(&self.engine, state);
@@ -103,7 +113,9 @@ impl Sandbox {
         });
 
         let run = async {
+            let started = Instant::now();
             let instance = module.pre.instantiate_async(&mut store).await?;
+            context.metrics.record_instantiation(started.elapsed());
             instance.call_handle(&mut store, event).await
         };
         // The epoch deadline cuts guest code; this cuts a guest stuck in a

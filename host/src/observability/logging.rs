@@ -1,5 +1,6 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as
-//! text or, with `WASMFN_LOG_FORMAT=json`, as JSON lines.
+//! text or, with `WASMFN_LOG_FORMAT=json`, as JSON lines that carry the fields
+//! of the spans they happen in (an event's `function`, `digest`, `id`, `trace_id`).
 
 use std::io::IsTerminal;
 

@@ -1,0 +1,179 @@
+//! What is loaded, described for operators: the startup summary log block and
+//! the body of `GET /functions`. Settings and secrets show as keys only, and
+//! sink URLs lose their userinfo and query (where credentials hide).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use url::Url;
+
+use crate::config::Output;
+use crate::routing::{FunctionTable, LoadedFunction};
+use crate::sandbox::Sandbox;
+
+/// What replaces a redacted URL part.
+const REDACTED: &str = "redacted";
+
+/// One loaded function as `GET /functions` shows it.
+#[derive(Debug, Serialize)]
+pub struct FunctionInfo {
+    /// Its name (the `.wasm` file stem).
+    pub name: String,
+    /// Where it is served, e.g. `POST /handler`.
+    pub route: String,
+    /// Whether it is also served at `POST /`.
+    pub default: bool,
+    /// `sha256:<hex>` of the `.wasm` file.
+    pub digest: String,
+    /// Size of the `.wasm` file in bytes.
+    pub size: usize,
+    /// When this version started serving (RFC 3339, UTC).
+    pub loaded_at: Option<String>,
+    /// `reply` or `sink`.
+    pub output: &'static str,
+    /// The sink URL, redacted, in sink mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
+    /// The limits in force (function settings or the host's defaults).
+    pub limits: LimitsInfo,
+    /// The names of its settings (`env` and `env_files`); never the values.
+    pub settings: Vec<String>,
+    /// Requests handled so far, by outcome.
+    pub events: BTreeMap<&'static str, u64>,
+}
+
+/// The limits a function runs with.
+#[derive(Debug, Serialize)]
+pub struct LimitsInfo {
+    /// Time limit per event.
+    pub timeout_ms: u128,
+    /// Linear memory per instance.
+    pub memory_mb: usize,
+    /// Output events per input event.
+    pub max_output_events: usize,
+    /// Total output data bytes per input event.
+    pub max_output_bytes: usize,
+    /// Events in flight at once.
+    pub max_concurrency: usize,
+}
+
+/// Describes every function of `table`, sorted by name.
+pub fn describe(table: &FunctionTable, sandbox: &Sandbox) -> Vec<FunctionInfo> {
+    table
+        .functions()
+        .into_iter()
+        .map(|function| describe_one(table, sandbox, function))
+        .collect()
+}
+
+fn describe_one(table: &FunctionTable, sandbox: &Sandbox, f: &LoadedFunction) -> FunctionInfo {
+    let (timeout, memory) = sandbox.limits_of(&f.context);
+    let metrics = f.metrics();
+    FunctionInfo {
+        name: f.name().to_owned(),
+        route: format!("POST /{}", f.name()),
+        default: table.default_name() == Some(f.name()),
+        digest: f.digest.clone(),
+        size: f.size,
+        loaded_at: metrics.module().map(|m| {
+            DateTime::<Utc>::from(m.loaded_at).to_rfc3339_opts(SecondsFormat::Millis, true)
+        }),
+        output: match f.output {
+            Output::Reply => "reply",
+            Output::Sink(_) => "sink",
+        },
+        sink: match &f.output {
+            Output::Reply => None,
+            Output::Sink(url) => Some(redact(url)),
+        },
+        limits: LimitsInfo {
+            timeout_ms: timeout.as_millis(),
+            memory_mb: memory >> 20,
+            max_output_events: f.limits.max_output_events,
+            max_output_bytes: f.limits.max_output_bytes,
+            max_concurrency: f.limits.max_concurrency,
+        },
+        settings: f
+            .context
+            .settings
+            .keys()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        events: metrics.events(),
+    }
+}
+
+/// Logs one block listing what `table` serves from `dir`: per function its
+/// route, output (sink URL redacted), digest, size and setting names.
+pub fn log_summary(table: &FunctionTable, dir: &Path) {
+    let functions = table.functions();
+    let mut block = format!(
+        "serving {} function(s) from {}; default (POST /): {}",
+        functions.len(),
+        dir.display(),
+        table.default_name().unwrap_or("none"),
+    );
+    for f in functions {
+        let output = match &f.output {
+            Output::Reply => "reply".to_owned(),
+            Output::Sink(url) => format!("sink {}", redact(url)),
+        };
+        let _ = write!(
+            block,
+            "\n  {:<16} POST /{:<16} {:<40} {} {:>9} bytes  settings {:?}",
+            f.name(),
+            f.name(),
+            output,
+            f.digest,
+            f.size,
+            f.context.settings.keys(),
+        );
+    }
+    tracing::info!("{block}");
+}
+
+/// `url` without userinfo, query or fragment, each replaced by a marker so
+/// it is plain something was there.
+pub fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        // Cannot fail: the URL has a host, since it has userinfo.
+        let _ = url.set_username(REDACTED);
+        let _ = url.set_password(None);
+    }
+    if url.query().is_some() {
+        url.set_query(Some(REDACTED));
+    }
+    url.set_fragment(None);
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_userinfo_and_query_only() {
+        let cases = [
+            (
+                "https://user:s3cret@broker.example/ns/default?token=abc#frag",
+                "https://redacted@broker.example/ns/default?redacted",
+            ),
+            (
+                "http://broker-ingress.knative-eventing.svc/ns/default",
+                "http://broker-ingress.knative-eventing.svc/ns/default",
+            ),
+            (
+                "http://:pw@sink.local:8080/",
+                "http://redacted@sink.local:8080/",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact(&input.parse().unwrap()), expected);
+        }
+    }
+}

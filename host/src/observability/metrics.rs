@@ -1,0 +1,514 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text via the
+//! `prometheus-client` crate): one registry with every family, and
+//! [`FunctionMetrics`], the per-function handles resolved when a function is
+//! loaded.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `wasmfn_events_total` | function, outcome | requests handled, by outcome: `ok` or the error kind of the response body (`invalid`, `failed`, `trap`, `timeout`, `memory`, `stack`, `output`, `overload`, `sink_unavailable`…) |
+//! | `wasmfn_event_duration_seconds` | function | request latency, admission to response (sink delivery included) |
+//! | `wasmfn_instantiation_duration_seconds` | function | time to instantiate the component for one event |
+//! | `wasmfn_sink_deliveries_total` | function, status | output events delivered or given up on, by the sink's last HTTP status (`error`: no response) |
+//! | `wasmfn_sink_retries_total` | function, status | sink tries that were retried, by the failed try's status |
+//! | `wasmfn_module_info` | function, digest | 1 for the module version serving |
+//! | `wasmfn_module_loaded_timestamp_seconds` | function | when that version started serving (Unix time) |
+//! | `wasmfn_reloads_total`, `wasmfn_failed_reloads_total` | | reloads of the functions directory, and those with an issue |
+//!
+//! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
+//! is what `wasmfn serve` exposes, so loading and reloading need no handle
+//! threaded through them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::error::Error;
+
+/// The media type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `outcome` of a request that succeeded; every other outcome is the
+/// error's [`Error::kind`], so the labels and the response bodies agree.
+pub const OK: &str = "ok";
+
+/// The `outcome` label of a request's result.
+pub fn outcome<T>(result: &Result<T, Error>) -> &'static str {
+    match result {
+        Ok(_) => OK,
+        Err(err) => err.kind(),
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabels {
+    function: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    function: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    function: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModuleLabels {
+    function: String,
+    digest: String,
+}
+
+type Histograms = Family<FunctionLabels, Histogram, fn() -> Histogram>;
+
+/// Event latency buckets: 0.5 ms to 12 s, ×2.5 each.
+fn event_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.5, 12))
+}
+
+/// Instantiation buckets: 10 µs to 200 ms, ×3 each (a pooled instance
+/// takes tens of microseconds; a cold one, milliseconds).
+fn instantiation_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.00001, 3.0, 10))
+}
+
+/// The metric families; clones share the series.
+#[derive(Clone)]
+struct Families {
+    events: Family<OutcomeLabels, Counter>,
+    event_duration: Histograms,
+    instantiation: Histograms,
+    sink_deliveries: Family<StatusLabels, Counter>,
+    sink_retries: Family<StatusLabels, Counter>,
+    module_info: Family<ModuleLabels, Gauge>,
+    module_loaded: Family<FunctionLabels, Gauge<f64, AtomicU64>>,
+}
+
+/// The registry and every family, plus the per-function handles.
+pub struct Metrics {
+    registry: Registry,
+    families: Families,
+    reloads: Counter,
+    failed_reloads: Counter,
+    functions: Mutex<HashMap<String, Arc<FunctionMetrics>>>,
+}
+
+static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+impl Metrics {
+    /// A registry with every family, empty.
+    pub fn new() -> Metrics {
+        let families = Families {
+            events: Family::default(),
+            event_duration: Family::new_with_constructor(event_buckets),
+            instantiation: Family::new_with_constructor(instantiation_buckets),
+            sink_deliveries: Family::default(),
+            sink_retries: Family::default(),
+            module_info: Family::default(),
+            module_loaded: Family::default(),
+        };
+        let (reloads, failed_reloads) = (Counter::default(), Counter::default());
+        let mut registry = Registry::with_prefix("wasmfn");
+        let f = &families;
+        registry.register(
+            "events",
+            "Requests handled by a function, by outcome (ok, or the error.type of the response)",
+            f.events.clone(),
+        );
+        registry.register_with_unit(
+            "event_duration",
+            "Request latency from admission to response, sink delivery included",
+            Unit::Seconds,
+            f.event_duration.clone(),
+        );
+        registry.register_with_unit(
+            "instantiation_duration",
+            "Time to instantiate a function's component for one event",
+            Unit::Seconds,
+            f.instantiation.clone(),
+        );
+        registry.register(
+            "sink_deliveries",
+            "Output events delivered to (or given up on by) a sink, by its last HTTP status; error: no response",
+            f.sink_deliveries.clone(),
+        );
+        registry.register(
+            "sink_retries",
+            "Sink tries that failed transiently and were retried, by their HTTP status; error: no response",
+            f.sink_retries.clone(),
+        );
+        registry.register(
+            "module_info",
+            "The module version serving a function (always 1)",
+            f.module_info.clone(),
+        );
+        registry.register_with_unit(
+            "module_loaded_timestamp",
+            "When the module version serving a function started serving, as Unix time",
+            Unit::Seconds,
+            f.module_loaded.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Reloads of the functions directory",
+            reloads.clone(),
+        );
+        registry.register(
+            "failed_reloads",
+            "Reloads that kept a previous version (a module or wasmfn.toml failed to load)",
+            failed_reloads.clone(),
+        );
+        Metrics {
+            registry,
+            families,
+            reloads,
+            failed_reloads,
+            functions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The process-wide metrics `GET /metrics` shows.
+    pub fn global() -> &'static Metrics {
+        &GLOBAL
+    }
+
+    /// The handles of function `name`, created on first use and shared by
+    /// every version of it, so counters continue across reloads.
+    pub fn function(&self, name: &str) -> Arc<FunctionMetrics> {
+        let mut functions = self.functions.lock().expect("metrics lock");
+        functions
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(FunctionMetrics::new(name, &self.families)))
+            .clone()
+    }
+
+    /// Counts one reload of the functions directory.
+    pub fn record_reload(&self, failed: bool) {
+        self.reloads.inc();
+        if failed {
+            self.failed_reloads.inc();
+        }
+    }
+
+    /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// One function's metric handles.
+///
+/// The hot path — a successful event — touches only handles resolved here
+/// once, when the function is first loaded: no label set is built, hashed or
+/// looked up per event, which would cost an allocation and a lock in the
+/// family per request. Error outcomes and sink statuses are resolved on first
+/// use and kept (errors are the cold path, and a sink delivery is a network
+/// round trip that dwarfs a lookup).
+pub struct FunctionMetrics {
+    name: String,
+    families: Families,
+    ok: Counter,
+    event_duration: Histogram,
+    instantiation: Histogram,
+    errors: RwLock<BTreeMap<&'static str, Counter>>,
+    module: Mutex<Option<ModuleVersion>>,
+}
+
+/// The module version serving a function, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleVersion {
+    /// `sha256:<hex>` of the `.wasm` file.
+    pub digest: String,
+    /// When it started serving.
+    pub loaded_at: SystemTime,
+}
+
+impl FunctionMetrics {
+    fn new(name: &str, families: &Families) -> FunctionMetrics {
+        let function = FunctionLabels {
+            function: name.to_owned(),
+        };
+        FunctionMetrics {
+            name: name.to_owned(),
+            families: families.clone(),
+            ok: families
+                .events
+                .get_or_create_owned(&Self::outcome_labels(name, OK)),
+            event_duration: families.event_duration.get_or_create_owned(&function),
+            instantiation: families.instantiation.get_or_create_owned(&function),
+            errors: RwLock::new(BTreeMap::new()),
+            module: Mutex::new(None),
+        }
+    }
+
+    fn outcome_labels(name: &str, outcome: &'static str) -> OutcomeLabels {
+        OutcomeLabels {
+            function: name.to_owned(),
+            outcome,
+        }
+    }
+
+    /// Counts one request with its outcome ([`outcome`]) and latency.
+    pub fn record_event(&self, outcome: &'static str, elapsed: Duration) {
+        self.event_duration.observe(elapsed.as_secs_f64());
+        if outcome == OK {
+            self.ok.inc();
+            return;
+        }
+        if let Some(counter) = self.errors.read().expect("metrics lock").get(outcome) {
+            counter.inc();
+            return;
+        }
+        let counter = self
+            .families
+            .events
+            .get_or_create_owned(&Self::outcome_labels(&self.name, outcome));
+        counter.inc();
+        self.errors
+            .write()
+            .expect("metrics lock")
+            .insert(outcome, counter);
+    }
+
+    /// Records how long instantiating the component took for one event.
+    pub fn record_instantiation(&self, elapsed: Duration) {
+        self.instantiation.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one output event delivered to, or given up on by, a sink,
+    /// by the sink's last HTTP status (`None`: it never answered).
+    pub fn record_sink_delivery(&self, status: Option<u16>) {
+        self.families
+            .sink_deliveries
+            .get_or_create(&self.status_labels(status))
+            .inc();
+    }
+
+    /// Counts one sink try that failed transiently and is retried.
+    pub fn record_sink_retry(&self, status: Option<u16>) {
+        self.families
+            .sink_retries
+            .get_or_create(&self.status_labels(status))
+            .inc();
+    }
+
+    fn status_labels(&self, status: Option<u16>) -> StatusLabels {
+        StatusLabels {
+            function: self.name.clone(),
+            status: status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
+        }
+    }
+
+    /// Marks the module with `digest` as the version serving the function:
+    /// `wasmfn_module_info` moves to it and the loaded-at time is now, unless
+    /// that version was already serving (a reload that changed only
+    /// settings keeps it).
+    pub fn serving(&self, digest: &str) {
+        let mut module = self.module.lock().expect("metrics lock");
+        if module.as_ref().is_some_and(|m| m.digest == digest) {
+            return;
+        }
+        if let Some(old) = module.take() {
+            self.families
+                .module_info
+                .remove(&self.module_labels(old.digest));
+        }
+        let loaded_at = SystemTime::now();
+        self.families
+            .module_info
+            .get_or_create(&self.module_labels(digest.to_owned()))
+            .set(1);
+        self.families
+            .module_loaded
+            .get_or_create(&FunctionLabels {
+                function: self.name.clone(),
+            })
+            .set(
+                loaded_at
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            );
+        *module = Some(ModuleVersion {
+            digest: digest.to_owned(),
+            loaded_at,
+        });
+    }
+
+    /// The function no longer serves (its module was removed): its module
+    /// series go; its counters stay, as counters must.
+    pub fn retired(&self) {
+        if let Some(old) = self.module.lock().expect("metrics lock").take() {
+            self.families
+                .module_info
+                .remove(&self.module_labels(old.digest));
+            self.families.module_loaded.remove(&FunctionLabels {
+                function: self.name.clone(),
+            });
+        }
+    }
+
+    fn module_labels(&self, digest: String) -> ModuleLabels {
+        ModuleLabels {
+            function: self.name.clone(),
+            digest,
+        }
+    }
+
+    /// The module version serving, if any.
+    pub fn module(&self) -> Option<ModuleVersion> {
+        self.module.lock().expect("metrics lock").clone()
+    }
+
+    /// Requests so far by outcome (`ok` always listed).
+    pub fn events(&self) -> BTreeMap<&'static str, u64> {
+        let mut events: BTreeMap<_, _> = self
+            .errors
+            .read()
+            .expect("metrics lock")
+            .iter()
+            .map(|(outcome, counter)| (*outcome, counter.get()))
+            .collect();
+        events.insert(OK, self.ok.get());
+        events
+    }
+}
+
+impl std::fmt::Debug for FunctionMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionMetrics")
+            .field("function", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outputs::SinkError;
+    use crate::sandbox::SandboxError;
+
+    #[test]
+    fn outcomes_are_the_error_kinds() {
+        let ok: Result<(), Error> = Ok(());
+        assert_eq!(outcome(&ok), "ok");
+        let cases: Vec<(Error, &str)> = vec![
+            (Error::FunctionInvalid("x".into()), "invalid"),
+            (Error::FunctionFailed("x".into()), "failed"),
+            (Error::Sandbox(SandboxError::Trap("x".into())), "trap"),
+            (
+                Error::Sandbox(SandboxError::Timeout(Duration::from_secs(1))),
+                "timeout",
+            ),
+            (Error::Sandbox(SandboxError::Memory(1)), "memory"),
+            (Error::Sandbox(SandboxError::StackOverflow), "stack"),
+            (Error::Output("x".into()), "output"),
+            (Error::Overloaded(1), "overload"),
+            (
+                Error::Sink(SinkError::Unavailable {
+                    attempts: 1,
+                    last: "x".into(),
+                }),
+                "sink_unavailable",
+            ),
+        ];
+        for (error, expected) in cases {
+            let result: Result<(), Error> = Err(error);
+            assert_eq!(outcome(&result), expected);
+        }
+    }
+
+    fn line<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(prefix))
+    }
+
+    #[test]
+    fn per_function_series_are_encoded_and_shared_across_versions() {
+        let metrics = Metrics::new();
+        let first = metrics.function("f");
+        first.record_event(OK, Duration::from_millis(2));
+        first.record_event("invalid", Duration::from_millis(1));
+        // A reload gets the same handles: counters continue.
+        let again = metrics.function("f");
+        again.record_event("invalid", Duration::from_millis(1));
+        again.record_instantiation(Duration::from_micros(50));
+        again.record_sink_retry(Some(503));
+        again.record_sink_delivery(Some(202));
+        again.record_sink_delivery(None);
+        metrics.record_reload(true);
+
+        let text = metrics.encode();
+        let expect = [
+            r#"wasmfn_events_total{function="f",outcome="ok"} 1"#,
+            r#"wasmfn_events_total{function="f",outcome="invalid"} 2"#,
+            r#"wasmfn_event_duration_seconds_count{function="f"} 3"#,
+            r#"wasmfn_instantiation_duration_seconds_count{function="f"} 1"#,
+            r#"wasmfn_sink_retries_total{function="f",status="503"} 1"#,
+            r#"wasmfn_sink_deliveries_total{function="f",status="202"} 1"#,
+            r#"wasmfn_sink_deliveries_total{function="f",status="error"} 1"#,
+            "wasmfn_reloads_total 1",
+            "wasmfn_failed_reloads_total 1",
+        ];
+        for series in expect {
+            assert!(text.lines().any(|l| l == series), "{series}\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(again.events(), BTreeMap::from([("ok", 1), ("invalid", 2)]));
+    }
+
+    #[test]
+    fn module_info_follows_the_serving_version() {
+        let metrics = Metrics::new();
+        let f = metrics.function("g");
+        assert_eq!(f.module(), None);
+        f.serving("sha256:aa");
+        let loaded = f.module().unwrap().loaded_at;
+        f.serving("sha256:aa");
+        assert_eq!(f.module().unwrap().loaded_at, loaded, "same version");
+        f.serving("sha256:bb");
+        let text = metrics.encode();
+        assert!(
+            line(
+                &text,
+                r#"wasmfn_module_info{function="g",digest="sha256:bb"} 1"#
+            )
+            .is_some()
+        );
+        assert!(!text.contains("sha256:aa"), "{text}");
+        assert!(
+            line(
+                &text,
+                r#"wasmfn_module_loaded_timestamp_seconds{function="g"} "#
+            )
+            .is_some()
+        );
+        f.retired();
+        let text = metrics.encode();
+        assert!(!text.contains("sha256:bb"), "{text}");
+        assert!(
+            !text.contains("wasmfn_module_loaded_timestamp_seconds{"),
+            "{text}"
+        );
+        assert_eq!(f.module(), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! Observability: what an operator sees without reading code — logs
+//! ([`logging`]), Prometheus metrics ([`metrics`]), W3C trace context
+//! ([`trace`]), and the description of what is loaded ([`functions`]: the
+//! startup summary and `GET /functions`).
+
+pub mod functions;
+mod logging;
+pub mod metrics;
+pub mod trace;
+
+pub use functions::{describe, log_summary};
+pub use logging::init;
+pub use metrics::{FunctionMetrics, Metrics};
+pub use trace::{TraceContext, TraceParent};
