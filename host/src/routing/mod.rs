@@ -7,5 +7,5 @@ mod reload;
 mod table;
 
 pub use load::{LoadError, list_modules, load_table};
-pub use reload::Reloader;
+pub use reload::{ConfigSource, EnvLookup, Reloader};
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};
