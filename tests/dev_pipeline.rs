@@ -46,13 +46,13 @@ fn dev(functions: &Path, manifests: &Path, config: &Path, out: &Path, extra: &[&
 fn wait_for_lines(path: &Path, server: &Wasmfn) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect();
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
         }
         assert!(
             Instant::now() < deadline,
