@@ -30,6 +30,16 @@ pub enum Backoff {
     Exponential(Duration),
 }
 
+impl std::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backoff::None => f.write_str("no backoff"),
+            Backoff::Linear(delay) => write!(f, "linear {delay:?}"),
+            Backoff::Exponential(delay) => write!(f, "exponential {delay:?}"),
+        }
+    }
+}
+
 /// A resolved `spec.delivery`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -321,7 +321,7 @@ impl Pipeline {
                     .map_or("none".to_owned(), Url::to_string);
                 let _ = writeln!(
                     text,
-                    "    trigger        {}: {filter} → {}  (retry {}, {:?}, dead letter {dead})",
+                    "    trigger        {}: {filter} → {}  (retry {}, {}, dead letter {dead})",
                     trigger.name, trigger.subscriber, retry.retry, retry.backoff
                 );
             }
