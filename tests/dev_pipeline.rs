@@ -124,8 +124,10 @@ async fn the_seed_trade_reaches_the_kafka_sink_transformed_and_the_ping_fires() 
     assert_eq!(refused.status(), 400);
 }
 
-/// A pipeline whose only Trigger sends everything from `/tests` to the evil
-/// guest; the Broker retries twice, 10 ms apart, then dead-letters.
+/// A pipeline whose first Trigger sends everything from `/tests` to the evil
+/// guest; the Broker retries twice, 10 ms apart, then dead-letters. The
+/// second catches the evil guest's replies (`evil.ok`), which re-enter the
+/// Broker, and shows them on the dead-letter function's log.
 const FAILING_PIPELINE: &str = r#"
 apiVersion: eventing.knative.dev/v1
 kind: Broker
@@ -152,10 +154,23 @@ spec:
   subscriber:
     ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: wasmfn}
     uri: /evil
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: replies
+spec:
+  broker: default
+  filter:
+    attributes:
+      type: evil.ok
+  subscriber:
+    ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: wasmfn}
+    uri: /dead-letter
 "#;
 
 #[tokio::test]
-async fn failed_deliveries_are_retried_then_dead_lettered_with_knative_errors() {
+async fn deliveries_are_retried_then_dead_lettered_and_replies_reenter_the_broker() {
     let functions = FunctionsDir::new(&["evil", "dead-letter"], "");
     let manifests = tempfile::tempdir().unwrap();
     std::fs::write(manifests.path().join("pipeline.yaml"), FAILING_PIPELINE).unwrap();
@@ -214,6 +229,19 @@ async fn failed_deliveries_are_retried_then_dead_lettered_with_knative_errors() 
             .iter()
             .any(|l| l.contains("delivery failed; retrying") && l.contains("id=inv-1")),
         "a 422 must not be retried"
+    );
+
+    // `ok` → 200 with a reply event, which re-enters the Broker and matches
+    // the second Trigger.
+    let accepted = binary_event(&server.url, broker, "ok", "ok-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let reply = server.wait_for_log("(type evil.ok, source wasmfn/evil)");
+    assert!(
+        reply.contains("<no status>"),
+        "a reply, not a dead letter: {reply}"
     );
 
     // Not a CloudEvent: the Broker answers 400 and delivers nothing.

@@ -304,3 +304,48 @@ fn ping_sources(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline(yaml: &str) -> Result<Pipeline, ManifestError> {
+        let mut manifests = Manifests::default();
+        manifests.add_file(Path::new("p.yaml"), yaml, "ns")?;
+        let base = Url::parse("http://127.0.0.1:9/").unwrap();
+        Pipeline::new(&manifests, &base, Path::new("/tmp"))
+    }
+
+    const BROKER: &str = "kind: Broker\nmetadata: {name: b}\nspec:\n  delivery: {retry: 4, deadLetterSink: {uri: 'http://dls.test/'}}\n";
+
+    #[test]
+    fn a_triggers_delivery_replaces_the_brokers() {
+        let yaml = format!(
+            "{BROKER}---\nkind: Trigger\nmetadata: {{name: own}}\nspec: {{broker: b, subscriber: {{uri: 'http://s.test/'}}, delivery: {{retry: 1}}}}\n---\nkind: Trigger\nmetadata: {{name: inherits}}\nspec: {{broker: b, subscriber: {{uri: 'http://s.test/'}}}}\n"
+        );
+        let pipeline = pipeline(&yaml).unwrap();
+        let triggers = &pipeline.brokers[0].triggers;
+        assert_eq!(triggers[0].policy.retry, 1);
+        assert!(triggers[0].policy.dead_letter.is_none());
+        assert_eq!(triggers[1].policy.retry, 4);
+        assert_eq!(
+            triggers[1].policy.dead_letter.as_ref().map(Url::as_str),
+            Some("http://dls.test/")
+        );
+        let env = pipeline.env();
+        assert_eq!(env["BROKER_URL"], "http://127.0.0.1:9/_dev/brokers/ns/b");
+        assert!(!env.contains_key("KAFKA_SINK_URL"));
+    }
+
+    #[test]
+    fn a_trigger_of_no_broker_is_named() {
+        let yaml = format!(
+            "{BROKER}---\nkind: Trigger\nmetadata: {{name: lost}}\nspec: {{broker: nope, subscriber: {{uri: 'http://s.test/'}}}}\n"
+        );
+        let err = pipeline(&yaml).unwrap_err().to_string();
+        assert!(
+            err.contains("Trigger `lost`") && err.contains("spec.broker `nope`"),
+            "{err}"
+        );
+    }
+}

@@ -222,6 +222,36 @@ mod tests {
     use notify::event::{CreateKind, DataChange, RenameMode};
 
     #[test]
+    fn a_config_file_elsewhere_expands_with_its_own_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.toml");
+        std::fs::write(
+            &path,
+            "[functions.h]\noutput = \"sink\"\nsink = \"${BROKER_URL}\"\n",
+        )
+        .unwrap();
+        let env: EnvLookup = Arc::new(|var| {
+            (var == "BROKER_URL").then(|| "http://127.0.0.1:1/_dev/brokers/ns/b".to_owned())
+        });
+        let source = ConfigSource::File {
+            path: path.clone(),
+            env,
+        };
+        let config = source.load(Path::new("/nonexistent")).unwrap();
+        assert_eq!(
+            config.function("h").output,
+            crate::config::Output::Sink("http://127.0.0.1:1/_dev/brokers/ns/b".parse().unwrap())
+        );
+        assert_eq!(source.path(Path::new("/x")), path);
+        let missing = ConfigSource::File {
+            path: dir.path().join("missing.toml"),
+            env: Arc::new(|_| None),
+        };
+        let err = missing.load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
     fn reads_do_not_trigger_reloads_but_changes_do() {
         assert!(!changes_content(&EventKind::Access(AccessKind::Open(
             AccessMode::Any
