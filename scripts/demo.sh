@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # The demo (README's first command): builds wasmfn and the example functions,
-# serves them on 127.0.0.1:${PORT:-8080} with the embedded example
-# configuration (examples/wasmfn.toml: every function in reply mode, no
-# cluster or sink needed), sends the seed-style trade request through
-# /handler and /transformer with curl, prints the replies, and stops.
-# Pass --keep to leave the server running (Ctrl-C stops it).
+# starts `wasmfn dev` on 127.0.0.1:${PORT:-8080} — the functions served as on
+# the cluster, plus the Broker, Triggers, PingSource and KafkaSink of
+# deploy/pipeline emulated in memory, with deploy/base/wasmfn.toml — sends the
+# seed-style trade request into /handler with curl, and prints the record it
+# becomes, transformed, in dev-out/my-trades.jsonl:
+#   /handler → Broker → Trigger (type my-trade, source my-exchange)
+#            → /transformer → KafkaSink my-trades → dev-out/my-trades.jsonl
+# Pass --keep to leave the pipeline running (Ctrl-C stops it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 port=${PORT:-8080}
+out=dev-out
 
-scripts/build-functions.sh target/demo-functions
-cp examples/wasmfn.toml target/demo-functions/wasmfn.toml
+scripts/build-functions.sh target/functions
 cargo build --release --quiet -p wasmfn
 
-target/release/wasmfn serve --functions target/demo-functions --port "$port" --drain-secs 0 &
+mkdir -p "$out"
+rm -f "$out"/*.jsonl
+target/release/wasmfn dev --manifests deploy/pipeline --functions target/functions \
+  --config deploy/base/wasmfn.toml --port "$port" --out "$out" --ping-now &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 100); do
@@ -23,16 +29,23 @@ for _ in $(seq 100); do
 done
 
 trade='{"id":"T-1001","px":101.25,"qty":5,"venue":"my-exchange"}'
-show() { echo; echo "\$ $*"; "$@"; echo; }
-show curl -sS -i "http://127.0.0.1:$port/handler" \
+echo
+echo "\$ curl -sS -i http://127.0.0.1:$port/handler -H 'ce_type: my-trade' -H 'ce_source: my-exchange' -H 'content-type: application/json' -d '$trade'"
+curl -sS -i "http://127.0.0.1:$port/handler" \
   -H 'ce_type: my-trade' -H 'ce_source: my-exchange' -H 'content-type: application/json' -d "$trade"
-show curl -sS -i "http://127.0.0.1:$port/transformer" \
-  -H 'ce-specversion: 1.0' -H 'ce-id: trade-1' -H 'ce-type: my-trade' -H 'ce-source: my-exchange' \
-  -H 'content-type: application/json' -d "$trade"
-show curl -sS -i "http://127.0.0.1:$port/transformer" \
-  -H 'ce_type: my-trade' -H 'ce_source: my-exchange' -H 'content-type: application/json' -d '{"id":"T-2"}'
+for _ in $(seq 100); do
+  [ -s "$out/my-trades.jsonl" ] && break
+  sleep 0.1
+done
+echo
+echo "\$ cat $out/my-trades.jsonl"
+cat "$out/my-trades.jsonl" 2>/dev/null || {
+  echo "demo: nothing reached $out/my-trades.jsonl; see the log above" >&2
+  exit 1
+}
+echo
 
 if [ "${1:-}" = "--keep" ]; then
-  echo "wasmfn is serving on http://127.0.0.1:$port (Ctrl-C to stop)"
+  echo "wasmfn dev is running on http://127.0.0.1:$port (Ctrl-C to stop)"
   wait $server
 fi

@@ -30,6 +30,10 @@ pub enum Command {
     /// events, one JSON line each. Exit 0 on success, 2 when the function says
     /// `invalid`, 1 otherwise.
     Run(RunArgs),
+    /// Serve the functions as `serve` does AND emulate, in memory, the Knative
+    /// eventing pipeline the manifests describe (Broker, Triggers, PingSource,
+    /// KafkaSink): the whole event path on one machine, for development.
+    Dev(DevArgs),
 }
 
 /// `wasmfn serve`.
@@ -120,6 +124,42 @@ pub struct RunArgs {
     #[arg(long, requires = "config")]
     pub name: Option<String>,
     /// Sandbox limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `wasmfn dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Directory of the pipeline manifests (Broker, Trigger, PingSource,
+    /// KafkaSink YAML; its kustomization.yaml picks files and namespace).
+    #[arg(long, default_value = "deploy/pipeline")]
+    pub manifests: PathBuf,
+    /// Directory holding the <name>.wasm files (scripts/build-functions.sh
+    /// writes them to target/functions).
+    #[arg(long, default_value = "target/functions")]
+    pub functions: PathBuf,
+    /// The wasmfn.toml to use. `${BROKER_URL}` and `${KAFKA_SINK_URL}` expand
+    /// to the local Broker and KafkaSink endpoints.
+    #[arg(long, default_value = "deploy/base/wasmfn.toml")]
+    pub config: PathBuf,
+    /// Port to listen on (127.0.0.1 only); 0 picks a free one.
+    #[arg(long, env = "PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Directory the KafkaSinks write to, one <topic>.jsonl per topic.
+    #[arg(long, default_value = "dev-out")]
+    pub out: PathBuf,
+    /// Fire every PingSource once at startup as well as on its schedule
+    /// (a schedule fires at most once a minute).
+    #[arg(long)]
+    pub ping_now: bool,
+    /// Directory for compiled artifacts, so restarts skip compilation.
+    #[arg(long, env = "WASMFN_CACHE_DIR", default_value = DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+    /// Limits on each client connection.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Sandbox limits shared by every function.
     #[command(flatten)]
     pub limits: LimitArgs,
 }

@@ -3,12 +3,14 @@
 //! The modules follow the data path: [`ingress`] receives CloudEvents over
 //! HTTP, [`routing`] picks the loaded function, [`sandbox`] runs it in a fresh
 //! Wasm instance, [`outputs`] replies or forwards its events. [`config`] and
-//! [`cli`] sit at the edges; [`error`] maps every outcome to the status
+//! [`cli`] sit at the edges; [`dev`] emulates the Knative eventing around
+//! the host for `wasmfn dev`; [`error`] maps every outcome to the status
 //! Knative acts on.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dev;
 pub mod error;
 pub mod event;
 pub mod ingress;

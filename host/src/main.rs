@@ -25,6 +25,9 @@ fn main() -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Run(args) => wasmfn::commands::run(args).await,
+            Command::Dev(args) => wasmfn::commands::dev(args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
         }
     })
 }

@@ -1,6 +1,7 @@
 //! `wasmfn serve`: load configuration and modules, bind `$PORT`, serve until
 //! SIGTERM (after a drain period) or Ctrl-C.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::ingress::{App, serve as serve_http};
 use crate::outputs::SinkClient;
-use crate::routing::{Registry, Reloader, load_table};
+use crate::routing::{ConfigSource, Registry, Reloader, load_table};
 use crate::sandbox::Sandbox;
 
 /// Runs the server; returns when it has shut down cleanly.
@@ -19,44 +20,58 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dir = &args.functions;
     let config = Config::load_dir(dir, &|var| std::env::var(var).ok())?;
     let sandbox = Sandbox::new(args.limits.to_sandbox_config(Some(args.cache_dir.clone())))?;
-    let sink = SinkClient::new(config.delivery.clone()).context("creating the sink HTTP client")?;
-    let (table, _) = load_table(dir, &config, &sandbox, None).await?;
-    if table.functions().is_empty() {
-        tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
-    }
-    crate::observability::log_summary(&table, dir);
-
-    let registry = Arc::new(Registry::new(table));
-    Arc::new(Reloader::new(
-        dir.clone(),
-        sandbox.clone(),
-        registry.clone(),
-    ))
-    .watch(Duration::from_secs(args.poll_secs.max(1)));
+    let poll = Duration::from_secs(args.poll_secs.max(1));
+    let body_timeout = args.connection.read_timeout();
+    let app = start(dir, &config, sandbox, poll, ConfigSource::InDir, body_timeout).await?;
     let listener = TcpListener::bind(("0.0.0.0", args.port))
         .await
         .with_context(|| format!("cannot listen on port {}; set --port or PORT", args.port))?;
     let address = listener.local_addr()?;
-    let app = Arc::new(App {
-        registry: registry.clone(),
-        sandbox,
-        sink,
-        max_body_bytes: config.max_body_bytes,
-        body_timeout: args.connection.read_timeout(),
-    });
-    registry.set_ready(true);
+    app.registry.set_ready(true);
     tracing::info!("listening on http://{address}");
     let drain = Duration::from_secs(args.drain_secs);
+    let registry = app.registry.clone();
     let limits = args.connection.to_limits();
     serve_http(listener, app, limits, shutdown_signal(registry, drain)).await?;
     tracing::info!("stopped: every in-flight request finished");
     Ok(())
 }
 
+/// What `serve` and `dev` share: loads the functions of `dir` with
+/// `config`, logs the startup summary, starts the hot-swap watcher (which
+/// reloads from `source`) and returns the request handlers' state, not yet
+/// marked ready.
+pub(crate) async fn start(
+    dir: &Path,
+    config: &Config,
+    sandbox: Arc<Sandbox>,
+    poll: Duration,
+    source: ConfigSource,
+    body_timeout: Duration,
+) -> anyhow::Result<Arc<App>> {
+    let sink = SinkClient::new(config.delivery.clone()).context("creating the sink HTTP client")?;
+    let (table, _) = load_table(dir, config, &sandbox, None).await?;
+    if table.functions().is_empty() {
+        tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
+    }
+    crate::observability::log_summary(&table, dir);
+
+    let registry = Arc::new(Registry::new(table));
+    Arc::new(Reloader::new(dir.to_owned(), sandbox.clone(), registry.clone()).with_config(source))
+        .watch(poll);
+    Ok(Arc::new(App {
+        registry,
+        sandbox,
+        sink,
+        max_body_bytes: config.max_body_bytes,
+        body_timeout,
+    }))
+}
+
 /// Resolves when the server should stop accepting: after `drain` once SIGTERM
 /// arrives (Knative may still route requests meanwhile; readiness fails at
 /// once), or immediately on Ctrl-C.
-async fn shutdown_signal(registry: Arc<Registry>, drain: Duration) {
+pub(crate) async fn shutdown_signal(registry: Arc<Registry>, drain: Duration) {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing the SIGTERM handler");
     tokio::select! {

@@ -9,5 +9,5 @@ mod table;
 
 pub use dedup::DedupWindow;
 pub use load::{LoadError, list_modules, load_table};
-pub use reload::Reloader;
+pub use reload::{ConfigSource, EnvLookup, Reloader};
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

@@ -17,18 +17,61 @@ use tokio::sync::mpsc;
 
 use super::load::{list_modules, load_table};
 use super::table::{LoadIssue, Registry};
-use crate::config::{CONFIG_FILE, Config};
+use crate::config::{CONFIG_FILE, Config, ConfigError};
 use crate::sandbox::Sandbox;
 
 /// Quiet time after a file event before reloading, so a burst of events
 /// (a kubelet swap, a multi-file copy) is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(100);
 
+/// Expands `${VAR}` in a `wasmfn.toml`.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Where a reload reads its configuration.
+#[derive(Clone)]
+pub enum ConfigSource {
+    /// `<functions dir>/wasmfn.toml` (optional), expanded from the process
+    /// environment: `wasmfn serve`.
+    InDir,
+    /// A file elsewhere, expanded by its own lookup: `wasmfn dev --config`.
+    File {
+        /// The `wasmfn.toml`.
+        path: PathBuf,
+        /// The `${VAR}` lookup.
+        env: EnvLookup,
+    },
+}
+
+impl ConfigSource {
+    /// Loads the configuration for the functions directory `dir`.
+    pub fn load(&self, dir: &Path) -> Result<Config, ConfigError> {
+        match self {
+            ConfigSource::InDir => Config::load_dir(dir, &|var| std::env::var(var).ok()),
+            ConfigSource::File { path, env } => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Config::parse(path, &text, &**env)
+            }
+        }
+    }
+
+    /// The file the poll fingerprints.
+    fn path(&self, dir: &Path) -> PathBuf {
+        match self {
+            ConfigSource::InDir => dir.join(CONFIG_FILE),
+            ConfigSource::File { path, .. } => path.clone(),
+        }
+    }
+}
+
 /// Reloads one functions directory into a registry.
 pub struct Reloader {
     dir: PathBuf,
     sandbox: Arc<Sandbox>,
     registry: Arc<Registry>,
+    config: ConfigSource,
 }
 
 impl Reloader {
@@ -38,14 +81,21 @@ impl Reloader {
             dir,
             sandbox,
             registry,
+            config: ConfigSource::InDir,
         }
+    }
+
+    /// Reads the configuration from `config` instead of the directory.
+    pub fn with_config(mut self, config: ConfigSource) -> Reloader {
+        self.config = config;
+        self
     }
 
     /// Loads the directory again and swaps the new table in. Whatever cannot
     /// be loaded keeps its previous version serving and is recorded for
     /// `/readyz`; a bad `wasmfn.toml` keeps the whole previous table.
     pub async fn reload(&self) {
-        let config = match Config::load_dir(&self.dir, &|var| std::env::var(var).ok()) {
+        let config = match self.config.load(&self.dir) {
             Ok(config) => config,
             Err(err) => return self.fail(CONFIG_FILE, err.to_string()),
         };
@@ -113,7 +163,8 @@ impl Reloader {
         };
         tokio::spawn(async move {
             let _watcher = watcher;
-            let mut last = fingerprint(&self.dir);
+            let config_file = self.config.path(&self.dir);
+            let mut last = fingerprint(&self.dir, &config_file);
             let mut ticker = tokio::time::interval(poll);
             ticker.reset();
             loop {
@@ -123,12 +174,12 @@ impl Reloader {
                         while events.try_recv().is_ok() {}
                     }
                     _ = ticker.tick() => {
-                        if fingerprint(&self.dir) == last {
+                        if fingerprint(&self.dir, &config_file) == last {
                             continue;
                         }
                     }
                 }
-                last = fingerprint(&self.dir);
+                last = fingerprint(&self.dir, &config_file);
                 self.reload().await;
             }
         })
@@ -148,11 +199,11 @@ fn changes_content(kind: &EventKind) -> bool {
 
 /// What the poll compares: every module's and the config's resolved path,
 /// size and modification time (a kubelet swap changes the resolved paths).
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+fn fingerprint(dir: &Path, config_file: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files: Vec<PathBuf> = list_modules(dir)
         .map(|modules| modules.into_iter().map(|(_, path)| path).collect())
         .unwrap_or_default();
-    files.push(dir.join(CONFIG_FILE));
+    files.push(config_file.to_owned());
     files
         .into_iter()
         .map(|path| {
@@ -169,6 +220,36 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 mod tests {
     use super::*;
     use notify::event::{CreateKind, DataChange, RenameMode};
+
+    #[test]
+    fn a_config_file_elsewhere_expands_with_its_own_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.toml");
+        std::fs::write(
+            &path,
+            "[functions.h]\noutput = \"sink\"\nsink = \"${BROKER_URL}\"\n",
+        )
+        .unwrap();
+        let env: EnvLookup = Arc::new(|var| {
+            (var == "BROKER_URL").then(|| "http://127.0.0.1:1/_dev/brokers/ns/b".to_owned())
+        });
+        let source = ConfigSource::File {
+            path: path.clone(),
+            env,
+        };
+        let config = source.load(Path::new("/nonexistent")).unwrap();
+        assert_eq!(
+            config.function("h").output,
+            crate::config::Output::Sink("http://127.0.0.1:1/_dev/brokers/ns/b".parse().unwrap())
+        );
+        assert_eq!(source.path(Path::new("/x")), path);
+        let missing = ConfigSource::File {
+            path: dir.path().join("missing.toml"),
+            env: Arc::new(|_| None),
+        };
+        let err = missing.load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
 
     #[test]
     fn reads_do_not_trigger_reloads_but_changes_do() {
