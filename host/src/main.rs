@@ -25,6 +25,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Run(args) => wasmfn::commands::run(args).await,
+            Command::Build(args) => wasmfn::commands::build(args).map(|()| ExitCode::SUCCESS),
+            Command::New(args) => wasmfn::commands::new(args).map(|()| ExitCode::SUCCESS),
         }
     })
 }

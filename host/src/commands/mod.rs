@@ -1,7 +1,13 @@
 //! The subcommands' bodies, called by `main` after parsing the CLI.
 
+mod build;
+mod cargo;
+mod new;
 mod run;
 mod serve;
 
+pub use build::{BuildError, BuiltFunction, build, build_functions};
+pub use cargo::{CargoError, WASM_TARGET};
+pub use new::{FunctionKind, NewError, new, scaffold, validate_name};
 pub use run::run;
 pub use serve::serve;
