@@ -129,25 +129,20 @@ pub(crate) fn build_wasm(
     progress: &ProgressBar,
 ) -> Result<HashMap<String, PathBuf>, CargoError> {
     check_target(&workspace.root)?;
-    let color = if progress.is_hidden() {
-        "never"
+    // Cargo's own stderr stays plain so its status lines parse; compiler
+    // diagnostics come rendered (in colour for a terminal) in the JSON.
+    let format = if progress.is_hidden() {
+        "json"
     } else {
-        "always"
+        "json-diagnostic-rendered-ansi"
     };
     let mut command = cargo();
     command
         .arg("build")
         .arg("--manifest-path")
         .arg(workspace.root.join("Cargo.toml"))
-        .args([
-            "--profile",
-            profile,
-            "--target",
-            WASM_TARGET,
-            "--color",
-            color,
-        ])
-        .args(["--message-format", message_format(color)])
+        .args(["--profile", profile, "--target", WASM_TARGET])
+        .args(["--color", "never", "--message-format", format])
         .args(packages.iter().flat_map(|p| ["-p", p.name.as_str()]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -175,7 +170,7 @@ pub(crate) fn build_wasm(
         .map(|p| (p.manifest_path.as_path(), p.name.as_str()))
         .collect();
     let mut components = HashMap::new();
-    let mut built = 0usize;
+    let mut done = 0usize;
     let stdout = child.stdout.take().expect("stdout is piped");
     for line in BufReader::new(stdout).lines() {
         match serde_json::from_str::<JsonLine>(&line?) {
@@ -183,8 +178,8 @@ pub(crate) fn build_wasm(
                 manifest_path,
                 filenames,
             }) => {
-                built += 1;
-                progress.set_prefix(format!("[{built} built]"));
+                done += 1;
+                progress.set_prefix(format!("[{done} crates done]"));
                 if let Some(name) = wanted.get(manifest_path.as_path())
                     && let Some(wasm) = filenames.into_iter().find(|f| is_wasm(f))
                 {
@@ -208,16 +203,6 @@ pub(crate) fn build_wasm(
         });
     }
     Ok(components)
-}
-
-/// The `--message-format` for `color` (`always` or `never`): JSON either
-/// way, with diagnostics rendered in colour for a terminal.
-fn message_format(color: &str) -> &'static str {
-    if color == "always" {
-        "json-diagnostic-rendered-ansi"
-    } else {
-        "json"
-    }
 }
 
 /// Fails with [`CargoError::TargetMissing`] unless the toolchain that cargo
