@@ -1,29 +1,27 @@
 #!/usr/bin/env bash
 # Builds every function crate in functions/ for wasm32-wasip2 (profile `wasm`:
-# opt-level "s", LTO, stripped) and writes OUT_DIR/<name>.wasm.
+# opt-level "s", LTO, stripped) and writes OUT_DIR/<name>.wasm, listing each
+# with its size and digest. The work is `wasmfn build` (host/src/commands/
+# build.rs); this script builds the host first, so it works on a fresh clone.
 #
 # usage: scripts/build-functions.sh [OUT_DIR]     (default: target/functions)
 #        CRATES_DIR=tests/guests scripts/build-functions.sh target/test-guests
+#        WASMFN_BIN=target/release/wasmfn scripts/build-functions.sh   (use that
+#        binary instead of `cargo run`: scripts/test.sh passes the one its
+#        tests use, which cargo builds with dev-dependency features)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/target/functions}
 crates=${CRATES_DIR:-functions}
 cd "$root"
 
-rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 \
-  || rustup target add wasm32-wasip2
+if command -v rustup >/dev/null; then
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 \
+    || rustup target add wasm32-wasip2
+fi
 
-packages=()
-for manifest in "$crates"/*/Cargo.toml; do
-  packages+=(-p "$(basename "$(dirname "$manifest")")")
-done
-cargo build --quiet --profile wasm --target wasm32-wasip2 "${packages[@]}"
-
-mkdir -p "$out"
-for manifest in "$crates"/*/Cargo.toml; do
-  name=$(basename "$(dirname "$manifest")")
-  artifact=target/wasm32-wasip2/wasm/${name//-/_}.wasm
-  [ -f "$artifact" ] || { echo "build-functions: $artifact missing after build" >&2; exit 1; }
-  cp "$artifact" "$out/$name.wasm"
-  printf '%-14s %8d bytes  %s\n' "$name" "$(stat -c %s "$out/$name.wasm")" "$out/$name.wasm"
-done
+if [ -n "${WASMFN_BIN:-}" ]; then
+  "$WASMFN_BIN" build --out "$out" --functions-crates "$crates"
+else
+  cargo run --quiet --release -p wasmfn -- build --out "$out" --functions-crates "$crates"
+fi

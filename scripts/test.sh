@@ -11,6 +11,9 @@ cd "$root"
   echo "test.sh: ../shared (conformance cases) must sit beside the repository" >&2
   exit 1
 }
+# Tests first: their build of the host is the `wasmfn` that builds the guests.
+cargo test --release --workspace --no-run "$@"
+export WASMFN_BIN=${CARGO_TARGET_DIR:-target}/release/wasmfn
 scripts/build-functions.sh target/functions
 CRATES_DIR=tests/guests scripts/build-functions.sh target/test-guests
 cargo test --release --workspace "$@"

@@ -34,6 +34,11 @@ pub enum Command {
     /// eventing pipeline the manifests describe (Broker, Triggers, PingSource,
     /// KafkaSink): the whole event path on one machine, for development.
     Dev(DevArgs),
+    /// Build every function crate for wasm32-wasip2 into <name>.wasm files
+    /// and list them with size and digest.
+    Build(BuildArgs),
+    /// Create a function crate that builds and passes its test at once.
+    New(NewArgs),
 }
 
 /// `wasmfn serve`.
@@ -162,6 +167,36 @@ pub struct DevArgs {
     /// Sandbox limits shared by every function.
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// `wasmfn build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Directory for the <name>.wasm files [default: target/functions in the
+    /// workspace root].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Directory whose subdirectories are the function crates.
+    #[arg(long, default_value = "functions")]
+    pub functions_crates: PathBuf,
+    /// Cargo profile; `wasm` (the workspace's) is release with opt-level
+    /// "s", LTO and stripping, for small modules.
+    #[arg(long, default_value = "wasm")]
+    pub profile: String,
+}
+
+/// `wasmfn new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The function's name: its crate, its .wasm file and its route /NAME
+    /// (lowercase letters, digits and '-').
+    pub name: String,
+    /// What the function does, as a starting point.
+    #[arg(long, value_enum, default_value = "handler")]
+    pub kind: crate::commands::FunctionKind,
+    /// Directory of function crates to create it in.
+    #[arg(long, default_value = "functions")]
+    pub dir: PathBuf,
 }
 
 impl LimitArgs {

@@ -28,6 +28,8 @@ fn main() -> anyhow::Result<ExitCode> {
             Command::Dev(args) => wasmfn::commands::dev(args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            Command::Build(args) => wasmfn::commands::build(args).map(|()| ExitCode::SUCCESS),
+            Command::New(args) => wasmfn::commands::new(args).map(|()| ExitCode::SUCCESS),
         }
     })
 }

@@ -6,6 +6,7 @@
 
 pub mod kubelet;
 pub mod sink;
+pub mod workspace;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

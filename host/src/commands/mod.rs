@@ -1,9 +1,16 @@
 //! The subcommands' bodies, called by `main` after parsing the CLI.
 
+mod build;
+mod cargo;
 mod dev;
+mod new;
 mod run;
 mod serve;
 
 pub use dev::dev;
+
+pub use build::{BuildError, BuiltFunction, build, build_functions};
+pub use cargo::{CargoError, WASM_TARGET};
+pub use new::{FunctionKind, NewError, new, scaffold, validate_name};
 pub use run::run;
 pub use serve::serve;
