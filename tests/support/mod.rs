@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod faulty_sink;
 pub mod kubelet;
 pub mod sink;
 pub mod workspace;

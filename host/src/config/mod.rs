@@ -28,6 +28,8 @@ use serde::Deserialize;
 
 mod env_file;
 mod limits;
+#[cfg(test)]
+mod properties;
 
 use env_file::parse_env_file;
 pub use limits::{

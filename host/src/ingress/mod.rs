@@ -5,6 +5,8 @@
 mod admin;
 mod extract;
 mod handler;
+#[cfg(test)]
+mod properties;
 mod server;
 
 pub use extract::{Incoming, parse_request};
