@@ -54,7 +54,15 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--config {}", args.config.display()))?;
     let sandbox = Sandbox::new(args.limits.to_sandbox_config(Some(args.cache_dir.clone())))?;
     let body_timeout = args.connection.read_timeout();
-    let app = start(&args.functions, &config, sandbox, DEV_POLL, source, body_timeout).await?;
+    let app = start(
+        &args.functions,
+        &config,
+        sandbox,
+        DEV_POLL,
+        source,
+        body_timeout,
+    )
+    .await?;
     warn_missing_routes(&pipeline, &app.registry.snapshot(), &base);
 
     let registry = app.registry.clone();

@@ -22,7 +22,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::new(args.limits.to_sandbox_config(Some(args.cache_dir.clone())))?;
     let poll = Duration::from_secs(args.poll_secs.max(1));
     let body_timeout = args.connection.read_timeout();
-    let app = start(dir, &config, sandbox, poll, ConfigSource::InDir, body_timeout).await?;
+    let app = start(
+        dir,
+        &config,
+        sandbox,
+        poll,
+        ConfigSource::InDir,
+        body_timeout,
+    )
+    .await?;
     let listener = TcpListener::bind(("0.0.0.0", args.port))
         .await
         .with_context(|| format!("cannot listen on port {}; set --port or PORT", args.port))?;
