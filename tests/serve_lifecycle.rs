@@ -140,3 +140,48 @@ async fn slow_and_oversized_requests_are_cut_while_others_are_served() {
         .unwrap();
     assert_eq!(ok.status(), 200, "the host still serves");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_waits_for_sink_deliveries_in_flight() {
+    use support::faulty_sink::{Fault, FaultySink};
+    let sink = FaultySink::start(Box::new(|_, _| Fault::Slow(Duration::from_millis(700)))).await;
+    let dir = FunctionsDir::new(
+        &["transformer"],
+        "[functions.transformer]\noutput = \"sink\"\nsink = \"${KAFKA_SINK_URL}\"\n\
+         env = { mapping = '{\"trade_id\":\"/id\"}' }\n",
+    );
+    let mut server = Wasmfn::serve(
+        dir.path(),
+        &[("WASMFN_DRAIN_SECS", "0"), ("KAFKA_SINK_URL", &sink.url)],
+    );
+    let in_flight: Vec<_> = (0..4)
+        .map(|i| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                binary_event(&url, "transformer", "my-trade", &format!("T-{i}"))
+                    .header("content-type", "application/json")
+                    .body(format!(r#"{{"id":"T-{i}"}}"#))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    // Every event is now waiting on the slow sink.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.counts().0, 4, "all four deliveries are in flight");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for request in in_flight {
+        assert_eq!(request.await.unwrap(), 202, "the delivery finished first");
+    }
+    let status = server
+        .wait(Duration::from_secs(20))
+        .expect("exits after draining");
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(sink.stored().len(), 4);
+}
