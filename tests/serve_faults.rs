@@ -250,3 +250,19 @@ async fn a_looping_function_does_not_starve_others() {
         assert_eq!(looping.await.unwrap(), 503);
     }
 }
+
+#[tokio::test]
+async fn a_fuel_limit_needs_a_metering_host() {
+    // Started without any fuel limit (and without --fuel): no metering, so
+    // a reload that adds one is refused, naming the flag, and the previous
+    // table keeps serving.
+    let (dir, server) = start();
+    std::fs::write(
+        dir.path().join("wasmfn.toml"),
+        "[functions.evil.limits]\nfuel = 1000\n",
+    )
+    .unwrap();
+    let line = server.wait_for_log("restart it with --fuel");
+    assert!(line.contains("functions.evil.limits.fuel"), "{line}");
+    assert_eq!(ask(&server, "ok").await.status(), 200);
+}

@@ -19,7 +19,10 @@ use crate::sandbox::Sandbox;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dir = &args.functions;
     let config = Config::load_dir(dir, &|var| std::env::var(var).ok())?;
-    let sandbox = Sandbox::new(args.limits.to_sandbox_config(Some(args.cache_dir.clone())))?;
+    let sandbox = Sandbox::new(args.limits.to_sandbox_config(
+        Some(args.cache_dir.clone()),
+        config.first_with_fuel_limit().is_some(),
+    ))?;
     let poll = Duration::from_secs(args.poll_secs.max(1));
     let body_timeout = args.connection.read_timeout();
     let app = start(

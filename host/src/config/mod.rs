@@ -338,6 +338,15 @@ impl Config {
         })
     }
 
+    /// The first function (by name) that sets `limits.fuel`, if any.
+    pub fn first_with_fuel_limit(&self) -> Option<&str> {
+        self.functions
+            .iter()
+            .filter(|(_, f)| f.limits.fuel.is_some())
+            .map(|(name, _)| name.as_str())
+            .min()
+    }
+
     /// The configuration of function `name` (defaults if it has no entry).
     pub fn function(&self, name: &str) -> FunctionConfig {
         self.functions.get(name).cloned().unwrap_or_default()

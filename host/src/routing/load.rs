@@ -42,6 +42,11 @@ pub enum LoadError {
         /// Why.
         source: SandboxError,
     },
+    /// A function sets `limits.fuel` but the host does not meter fuel.
+    #[error(
+        "functions.{0}.limits.fuel is set but this host was started without fuel metering; restart it with --fuel (WASMFN_FUEL=true) or remove the limit"
+    )]
+    FuelNotMetered(String),
     /// The table cannot be assembled (e.g. `default` names a missing function).
     #[error("{0}")]
     Table(String),
@@ -86,6 +91,11 @@ pub async fn load_table(
     sandbox: &Arc<Sandbox>,
     previous: Option<&FunctionTable>,
 ) -> Result<(FunctionTable, Vec<LoadIssue>), LoadError> {
+    if !sandbox.meters_fuel()
+        && let Some(name) = config.first_with_fuel_limit()
+    {
+        return Err(LoadError::FuelNotMetered(name.to_owned()));
+    }
     let modules = list_modules(dir)?;
     let mut compiled: HashMap<String, CompiledModule> = previous
         .map(|table| {

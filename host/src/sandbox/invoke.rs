@@ -98,9 +98,11 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(InstanceState::limiter);
         let fuel = context.fuel.unwrap_or(u64::MAX);
-        store
-            .set_fuel(fuel)
-            .expect("the engine is configured to consume fuel");
+        if self.limits.meter_fuel {
+            store
+                .set_fuel(fuel)
+                .expect("the engine is configured to consume fuel");
+        }
         // Every epoch tick the guest yields to the runtime, so a busy guest
         // never starves other requests; past the deadline it is interrupted.
         store.set_epoch_deadline(1);
