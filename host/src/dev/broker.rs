@@ -243,16 +243,10 @@ mod tests {
 
     fn event() -> Event {
         Event {
-            id: "1".into(),
-            source: "my-exchange".into(),
             type_: "my-trade".into(),
-            specversion: "1.0".into(),
             datacontenttype: Some("application/json".into()),
-            dataschema: None,
-            subject: None,
-            time: None,
             extensions: vec![("partitionkey".into(), "T-1".into())],
-            data: None,
+            ..crate::event::test_event("my-exchange", "1")
         }
     }
 

@@ -207,16 +207,8 @@ mod tests {
     #[test]
     fn error_extensions_are_set_and_truncated() {
         let event = Event {
-            id: "1".into(),
-            source: "/s".into(),
-            type_: "t".into(),
-            specversion: "1.0".into(),
-            datacontenttype: None,
-            dataschema: None,
-            subject: None,
-            time: None,
             extensions: vec![("knativeerrorcode".into(), "old".into())],
-            data: None,
+            ..crate::event::test_event("/s", "1")
         };
         let dest = Url::parse("http://127.0.0.1:1/evil").unwrap();
         let out = with_error_extensions(&event, &dest, 500, b"boom");

@@ -178,16 +178,11 @@ mod tests {
 
     fn event(data: &[u8]) -> Event {
         Event {
-            id: "1".into(),
-            source: "wasmfn/transformer".into(),
             type_: "trade.transformed".into(),
-            specversion: "1.0".into(),
             datacontenttype: Some("application/json".into()),
-            dataschema: None,
-            subject: None,
-            time: None,
             extensions: vec![("partitionkey".into(), "T-1".into())],
             data: Some(data.to_vec()),
+            ..crate::event::test_event("wasmfn/transformer", "1")
         }
     }
 

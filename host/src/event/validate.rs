@@ -118,18 +118,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn minimal() -> Event {
-        Event {
-            id: "1".into(),
-            source: "/s".into(),
-            type_: "t".into(),
-            specversion: "1.0".into(),
-            datacontenttype: None,
-            dataschema: None,
-            subject: None,
-            time: None,
-            extensions: Vec::new(),
-            data: None,
-        }
+        crate::event::test_event("/s", "1")
     }
 
     #[test]

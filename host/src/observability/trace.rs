@@ -217,19 +217,11 @@ mod tests {
 
     fn event_with(extensions: &[(&str, &str)]) -> Event {
         Event {
-            id: "1".into(),
-            source: "/s".into(),
-            type_: "t".into(),
-            specversion: "1.0".into(),
-            datacontenttype: None,
-            dataschema: None,
-            subject: None,
-            time: None,
             extensions: extensions
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            data: None,
+            ..crate::event::test_event("/s", "1")
         }
     }
 
