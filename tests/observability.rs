@@ -348,18 +348,19 @@ async fn metrics_until(server: &Wasmfn, what: &str, done: impl Fn(&str) -> bool)
     }
 }
 
+/// Sends `request` and returns the digest of the module that served it.
+async fn served_digest(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().headers()["wasmfn-module-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn reloads_move_module_info_and_are_counted() {
     let dir = FunctionsDir::new(&["evil"], "");
     let server = Wasmfn::serve(dir.path(), &[("WASMFN_POLL_SECS", "1")]);
-    let old = binary_event(&server.url, "evil", "ok", "r-1")
-        .send()
-        .await
-        .unwrap()
-        .headers()["wasmfn-module-digest"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let old = served_digest(binary_event(&server.url, "evil", "ok", "r-1")).await;
     let old_info = format!(r#"wasmfn_module_info{{function="evil",digest="{old}"}}"#);
     assert_eq!(sample(&get_metrics(&server).await, &old_info), Some(1.0));
 
@@ -382,16 +383,12 @@ async fn reloads_move_module_info_and_are_counted() {
         sample(m, "wasmfn_failed_reloads_total").is_some_and(|n| n >= 1.0)
     })
     .await;
-    let new = binary_event(&server.url, "evil", "ok", "r-2")
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap()
-        .headers()["wasmfn-module-digest"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let new = served_digest(
+        binary_event(&server.url, "evil", "ok", "r-2")
+            .header("content-type", "application/json")
+            .body("{}"),
+    )
+    .await;
     assert_ne!(new, old);
     let new_info = format!(r#"wasmfn_module_info{{function="evil",digest="{new}"}}"#);
     assert_eq!(sample(&metrics, &new_info), Some(1.0), "{metrics}");
