@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::observability::TraceContext;
 use crate::observability::metrics::outcome;
 use crate::outputs::{reply_batch, reply_single};
-use crate::routing::LoadedFunction;
+use crate::routing::{DedupWindow, LoadedFunction};
 
 /// Response header naming the digest of the module that handled the request.
 pub(super) const MODULE_DIGEST_HEADER: &str = "wasmfn-module-digest";
@@ -118,7 +118,13 @@ async fn run(
     );
     *current = span.clone();
     async {
-        if let Some(answer) = function.dedup.as_ref().and_then(|d| d.seen(event)) {
+        let dedup = function
+            .dedup
+            .as_ref()
+            .map(|window| (window, DedupWindow::key(event)));
+        if let Some((window, key)) = &dedup
+            && let Some(answer) = window.seen(key)
+        {
             tracing::info!("duplicate of an event already handled; acknowledged without running");
             return Ok(answer.to_vec());
         }
@@ -131,8 +137,8 @@ async fn run(
             }
             outputs.clear();
         }
-        if let Some(dedup) = &function.dedup {
-            dedup.remember(event, &outputs);
+        if let Some((window, key)) = dedup {
+            window.remember(key, &outputs);
         }
         tracing::debug!(outputs = outputs.len(), "event handled");
         Ok(outputs)

@@ -33,25 +33,28 @@ impl DedupWindow {
         }
     }
 
-    /// The answer to `input`'s first successful delivery, if it is in the
-    /// window.
-    pub fn seen(&self, input: &Event) -> Option<Arc<[Event]>> {
-        self.handled.get(&key(input))
+    /// The answer to the first successful delivery of the input with this
+    /// [`DedupWindow::key`], if it is in the window.
+    pub fn seen(&self, key: &str) -> Option<Arc<[Event]>> {
+        self.handled.get(key)
     }
 
-    /// Records that `input` was handled with `outputs` as its reply.
-    pub fn remember(&self, input: &Event, outputs: &[Event]) {
-        self.handled.insert(key(input), outputs.into());
+    /// Records that the input with this key was handled with `outputs` as
+    /// its reply.
+    pub fn remember(&self, key: String, outputs: &[Event]) {
+        self.handled.insert(key, outputs.into());
     }
-}
 
-/// CloudEvents identity: `source` + `id` (unique per producer).
-fn key(event: &Event) -> String {
-    let mut key = String::with_capacity(event.source.len() + event.id.len() + 1);
-    key.push_str(&event.source);
-    key.push('\0');
-    key.push_str(&event.id);
-    key
+    /// An input's CloudEvents identity, `source` + `id` (unique per
+    /// producer): computed once per event for [`Self::seen`] and
+    /// [`Self::remember`].
+    pub fn key(event: &Event) -> String {
+        let mut key = String::with_capacity(event.source.len() + event.id.len() + 1);
+        key.push_str(&event.source);
+        key.push('\0');
+        key.push_str(&event.id);
+        key
+    }
 }
 
 #[cfg(test)]
@@ -66,17 +69,18 @@ mod tests {
             window: Duration::from_millis(200),
             max_entries: 10,
         });
+        let seen = |e: &Event| window.seen(&DedupWindow::key(e));
         let input = event("s", "1");
-        assert!(window.seen(&input).is_none());
-        window.remember(&input, &[event("out", "o")]);
-        assert_eq!(window.seen(&input).unwrap().len(), 1);
-        assert!(window.seen(&event("s", "2")).is_none(), "other id");
-        assert!(window.seen(&event("t", "1")).is_none(), "other source");
+        assert!(seen(&input).is_none());
+        window.remember(DedupWindow::key(&input), &[event("out", "o")]);
+        assert_eq!(seen(&input).unwrap().len(), 1);
+        assert!(seen(&event("s", "2")).is_none(), "other id");
+        assert!(seen(&event("t", "1")).is_none(), "other source");
         assert!(
-            window.seen(&event("s\u{0}1", "")).is_none(),
+            seen(&event("s\u{0}1", "")).is_none(),
             "the separator keeps keys apart"
         );
         std::thread::sleep(Duration::from_millis(300));
-        assert!(window.seen(&input).is_none(), "expired after the window");
+        assert!(seen(&input).is_none(), "expired after the window");
     }
 }
