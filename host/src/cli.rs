@@ -117,6 +117,10 @@ pub struct LimitArgs {
     /// fuel limit. Costs about 9% more instructions per transformer event.
     #[arg(long, env = "WASMFN_FUEL")]
     pub fuel: bool,
+    /// Write /tmp/perf-<pid>.map as modules load, so that `perf report`
+    /// names the functions' own code (for profiling; bench/run.sh uses it).
+    #[arg(long, env = "WASMFN_PERF_MAP")]
+    pub perf_map: bool,
 }
 
 /// `wasmfn run`.
@@ -217,6 +221,7 @@ impl LimitArgs {
             max_memory_bytes: self.memory_mb << 20,
             timeout: std::time::Duration::from_millis(self.timeout_ms),
             meter_fuel: self.fuel || needs_fuel,
+            perf_map: self.perf_map,
             cache_dir,
         }
     }

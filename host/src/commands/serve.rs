@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::ingress::{App, serve as serve_http};
 use crate::outputs::SinkClient;
 use crate::routing::{ConfigSource, Registry, Reloader, load_table};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{MemoryReset, Sandbox};
 
 /// Runs the server; returns when it has shut down cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -66,6 +66,14 @@ pub(crate) async fn start(
         tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
     }
     crate::observability::log_summary(&table, dir);
+    match sandbox.memory_reset() {
+        MemoryReset::DirtyPages => tracing::info!(
+            "instance memory: only written pages are reset between events (PAGEMAP_SCAN)"
+        ),
+        MemoryReset::Decommit => tracing::info!(
+            "instance memory: this kernel has no PAGEMAP_SCAN (Linux 6.7+), so memory is decommitted between events; expect fewer events/s"
+        ),
+    }
 
     let registry = Arc::new(Registry::new(table));
     Arc::new(Reloader::new(dir.to_owned(), sandbox.clone(), registry.clone()).with_config(source))

@@ -18,8 +18,9 @@ pub fn reply_single(mut outputs: Vec<Event>) -> Result<Response, Error> {
     match outputs.len() {
         0 => Ok(StatusCode::ACCEPTED.into_response()),
         1 => {
-            let event = outputs.pop().expect("one output");
-            let mut response = Response::new(Body::from(event.data.clone().unwrap_or_default()));
+            let mut event = outputs.pop().expect("one output");
+            let data = event.data.take().unwrap_or_default();
+            let mut response = Response::new(Body::from(data));
             write_headers(&event, response.headers_mut());
             Ok(response)
         }

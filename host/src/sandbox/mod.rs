@@ -12,5 +12,5 @@ mod guest_log;
 mod invoke;
 mod state;
 
-pub use engine::{CompiledModule, Sandbox, SandboxConfig};
+pub use engine::{CompiledModule, MemoryReset, Sandbox, SandboxConfig};
 pub use invoke::{GuestContext, SandboxError};
