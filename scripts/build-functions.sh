@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every function crate in functions/ for wasm32-wasip2 (profile `wasm`:
-# opt-level "s", LTO, stripped) and writes OUT_DIR/<name>.wasm, listing each
+# opt-level 3, LTO, stripped) and writes OUT_DIR/<name>.wasm, listing each
 # with its size and digest. The work is `wasmfn build` (host/src/commands/
 # build.rs); this script builds the host first, so it works on a fresh clone.
 #

@@ -41,6 +41,14 @@ pub mod bindings {
 
 pub use bindings::wasmfn::function::types::{Error, Event};
 
+pub mod alloc;
+
+/// Every function's heap (feature `bump-alloc`, on by default): see [`alloc`].
+#[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
+#[global_allocator]
+static ALLOCATOR: alloc::BumpAllocator<alloc::Wasm32Memory> =
+    alloc::BumpAllocator::new(alloc::Wasm32Memory);
+
 /// The MIME type [`Event::with_json`] sets as `datacontenttype`.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 

@@ -1,0 +1,329 @@
+//! The function's heap: a bump allocator sized for one event.
+//!
+//! The host runs every event in a fresh instance and throws the instance
+//! away afterwards (see the WIT world), so a general-purpose allocator's
+//! bookkeeping — free lists, coalescing, size classes — buys nothing: all
+//! memory is returned at once when the instance goes. This allocator only
+//! moves a pointer forward. A block freed or resized while it is the newest
+//! one is reclaimed or grown in place, which covers the usual
+//! build-a-`String`/`Vec` pattern; anything else freed stays allocated until
+//! the event ends.
+//!
+//! A function that allocates and frees far more than it keeps (a long loop
+//! over temporary buffers) can reach its memory limit (`limits.memory_bytes`,
+//! answered 422 `memory`) sooner than with a reusing allocator: turn off the
+//! `bump-alloc` feature of `wasmfn-guest` for it
+//! (`wasmfn-guest = { ..., default-features = false }`) and Rust's default
+//! allocator is used instead.
+//!
+//! It is the global allocator only on `wasm32` (see the crate root); on the
+//! host, unit tests drive it over a simulated linear memory.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::Cell;
+use core::ptr;
+
+/// Bytes per WebAssembly page.
+pub const PAGE: usize = 64 * 1024;
+
+/// Where the allocator gets memory: a linear memory that only grows.
+pub trait LinearMemory {
+    /// Address of byte 0 of the memory.
+    fn base(&self) -> usize;
+    /// Grows the memory by `pages` pages; returns its size in pages before
+    /// the growth, or `None` when the host refuses.
+    fn grow(&self, pages: usize) -> Option<usize>;
+}
+
+/// The component's own memory 0, grown with `memory.grow`.
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug, Default)]
+pub struct Wasm32Memory;
+
+#[cfg(target_arch = "wasm32")]
+impl LinearMemory for Wasm32Memory {
+    fn base(&self) -> usize {
+        0
+    }
+
+    fn grow(&self, pages: usize) -> Option<usize> {
+        match core::arch::wasm32::memory_grow(0, pages) {
+            usize::MAX => None,
+            old => Some(old),
+        }
+    }
+}
+
+/// The bump allocator. One instance handles one event on one thread, so
+/// plain `Cell`s suffice.
+pub struct BumpAllocator<M> {
+    /// Next free byte of the current region (0 before the first allocation).
+    next: Cell<usize>,
+    /// End of the current region.
+    end: Cell<usize>,
+    /// Where the regions come from.
+    memory: M,
+}
+
+// SAFETY: wasm32-wasip2 components are single-threaded; the allocator is never
+// shared between threads.
+unsafe impl<M: Sync> Sync for BumpAllocator<M> {}
+
+impl<M: LinearMemory> BumpAllocator<M> {
+    /// An allocator that owns nothing yet: every byte it hands out comes
+    /// from growing `memory`, so it never meets the C library's own
+    /// `malloc` (which starts at `__heap_base` and also grows memory).
+    pub const fn new(memory: M) -> Self {
+        BumpAllocator {
+            next: Cell::new(0),
+            end: Cell::new(0),
+            memory,
+        }
+    }
+
+    /// Grows memory by at least `bytes`. Pages that follow the current
+    /// region extend it; pages elsewhere (someone else grew memory in
+    /// between) start a new region. False when the host refuses (the
+    /// function's memory limit).
+    fn grow(&self, bytes: usize) -> bool {
+        let pages = bytes.div_ceil(PAGE).max(1);
+        let Some(old_pages) = self.memory.grow(pages) else {
+            return false;
+        };
+        let start = self.memory.base() + old_pages * PAGE;
+        if start != self.end.get() {
+            self.next.set(start);
+        }
+        self.end.set(start + pages * PAGE);
+        true
+    }
+}
+
+// SAFETY: every block returned lies in memory this allocator grew (memory
+// never shrinks), is aligned as asked, and is not handed out again while
+// live: `next` only moves back over the newest block when it is freed.
+unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        loop {
+            let start = self.next.get().next_multiple_of(layout.align());
+            let Some(end) = start.checked_add(layout.size()) else {
+                return ptr::null_mut();
+            };
+            if end <= self.end.get() {
+                self.next.set(end);
+                return start as *mut u8;
+            }
+            // Terminates: each round grows memory or gives up.
+            if !self.grow(end - self.end.get()) {
+                return ptr::null_mut();
+            }
+        }
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        // The newest block goes back; older ones wait for the instance to end.
+        if block as usize + layout.size() == self.next.get() {
+            self.next.set(block as usize);
+        }
+    }
+
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let start = block as usize;
+        let old_end = start + layout.size();
+        if old_end == self.next.get() {
+            // The newest block grows or shrinks in place when memory after it
+            // can be had.
+            let Some(end) = start.checked_add(new_size) else {
+                return ptr::null_mut();
+            };
+            if end > self.end.get() && !self.grow(end - self.end.get()) {
+                return ptr::null_mut();
+            }
+            if self.next.get() == old_end && end <= self.end.get() {
+                self.next.set(end);
+                return block;
+            }
+        } else if new_size <= layout.size() {
+            return block;
+        }
+        // SAFETY: the caller guarantees `layout` describes `block` and
+        // `new_size` is valid for its alignment.
+        unsafe {
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let moved = self.alloc(new_layout);
+            if !moved.is_null() {
+                ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+            }
+            moved
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{alloc_zeroed, dealloc};
+
+    /// A simulated linear memory of up to `MAX_PAGES` pages, which a test
+    /// can also grow behind the allocator's back (as the C library does).
+    struct TestMemory {
+        base: *mut u8,
+        pages: Cell<usize>,
+    }
+
+    const MAX_PAGES: usize = 16;
+
+    impl TestMemory {
+        fn new(initial_pages: usize) -> Self {
+            let layout = Layout::from_size_align(MAX_PAGES * PAGE, PAGE).unwrap();
+            // SAFETY: a non-zero size.
+            let base = unsafe { alloc_zeroed(layout) };
+            assert!(!base.is_null());
+            TestMemory {
+                base,
+                pages: Cell::new(initial_pages),
+            }
+        }
+
+        fn foreign_grow(&self, pages: usize) {
+            self.grow(pages).expect("room for a foreign grow");
+        }
+    }
+
+    impl Drop for TestMemory {
+        fn drop(&mut self) {
+            let layout = Layout::from_size_align(MAX_PAGES * PAGE, PAGE).unwrap();
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { dealloc(self.base, layout) };
+        }
+    }
+
+    impl LinearMemory for &TestMemory {
+        fn base(&self) -> usize {
+            self.base as usize
+        }
+
+        fn grow(&self, pages: usize) -> Option<usize> {
+            let old = self.pages.get();
+            (old + pages <= MAX_PAGES).then(|| {
+                self.pages.set(old + pages);
+                old
+            })
+        }
+    }
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    /// Fills `block` with `byte` (proves it is writable and, checked later,
+    /// that nothing else wrote over it).
+    fn fill(block: *mut u8, size: usize, byte: u8) {
+        // SAFETY: `block` was just allocated with at least `size` bytes.
+        unsafe { ptr::write_bytes(block, byte, size) };
+    }
+
+    fn holds(block: *mut u8, size: usize, byte: u8) -> bool {
+        // SAFETY: as in `fill`.
+        unsafe { std::slice::from_raw_parts(block, size) }
+            .iter()
+            .all(|b| *b == byte)
+    }
+
+    #[test]
+    fn blocks_are_aligned_disjoint_and_past_the_initial_memory() {
+        let memory = TestMemory::new(2);
+        let heap = BumpAllocator::new(&memory);
+        let mut blocks = Vec::new();
+        for (i, (size, align)) in [(1, 1), (24, 8), (3, 4), (100, 16), (7, 64), (0, 8)]
+            .into_iter()
+            .enumerate()
+        {
+            // SAFETY: a valid layout.
+            let block = unsafe { heap.alloc(layout(size, align)) };
+            assert!(!block.is_null());
+            assert_eq!(block as usize % align, 0, "alignment {align}");
+            assert!(block as usize >= memory.base as usize + 2 * PAGE);
+            fill(block, size, i as u8);
+            blocks.push((block, size, i as u8));
+        }
+        for (block, size, byte) in blocks {
+            assert!(holds(block, size, byte));
+        }
+    }
+
+    #[test]
+    fn memory_grown_by_someone_else_is_never_handed_out() {
+        let memory = TestMemory::new(1);
+        let heap = BumpAllocator::new(&memory);
+        // SAFETY: valid layouts throughout.
+        unsafe {
+            let a = heap.alloc(layout(PAGE / 2, 8));
+            fill(a, PAGE / 2, 1);
+            // The C library grows memory: pages 2..4 are its own now.
+            memory.foreign_grow(2);
+            let foreign = memory.base.add(2 * PAGE);
+            fill(foreign, 2 * PAGE, 9);
+            // More than the rest of `a`'s page: the allocator must grow
+            // again and start past the foreign pages.
+            let b = heap.alloc(layout(PAGE, 8));
+            assert!(
+                b as usize >= foreign as usize + 2 * PAGE,
+                "b overlaps the foreign pages"
+            );
+            fill(b, PAGE, 2);
+            assert!(holds(a, PAGE / 2, 1));
+            assert!(holds(foreign, 2 * PAGE, 9));
+        }
+    }
+
+    #[test]
+    fn the_newest_block_is_freed_and_resized_in_place() {
+        let memory = TestMemory::new(1);
+        let heap = BumpAllocator::new(&memory);
+        // SAFETY: valid layouts; blocks used only while live.
+        unsafe {
+            let a = heap.alloc(layout(16, 8));
+            fill(a, 16, 1);
+            let grown = heap.realloc(a, layout(16, 8), 3 * PAGE);
+            assert_eq!(grown, a, "the newest block grows in place, across pages");
+            assert!(holds(grown, 16, 1));
+            heap.dealloc(grown, layout(3 * PAGE, 8));
+            let again = heap.alloc(layout(8, 8));
+            assert_eq!(again, a, "freeing the newest block gives its space back");
+        }
+    }
+
+    #[test]
+    fn an_older_block_that_grows_moves_with_its_contents() {
+        let memory = TestMemory::new(1);
+        let heap = BumpAllocator::new(&memory);
+        // SAFETY: valid layouts; blocks used only while live.
+        unsafe {
+            let a = heap.alloc(layout(32, 8));
+            fill(a, 32, 7);
+            let b = heap.alloc(layout(32, 8));
+            fill(b, 32, 8);
+            assert_eq!(heap.realloc(a, layout(32, 8), 16), a, "shrinking stays put");
+            let moved = heap.realloc(a, layout(32, 8), 64);
+            assert_ne!(moved, a);
+            assert!(holds(moved, 32, 7));
+            assert!(holds(b, 32, 8));
+        }
+    }
+
+    #[test]
+    fn a_refused_grow_is_a_null_block() {
+        let memory = TestMemory::new(0);
+        let heap = BumpAllocator::new(&memory);
+        // SAFETY: valid layouts.
+        unsafe {
+            assert!(!heap.alloc(layout(MAX_PAGES * PAGE, 8)).is_null());
+            assert!(heap.alloc(layout(1, 1)).is_null(), "memory is full");
+            assert!(
+                heap.alloc(layout(isize::MAX as usize, 1)).is_null(),
+                "more than memory can hold"
+            );
+        }
+    }
+}
