@@ -2,12 +2,14 @@
 # wasmfn benchmark: wasmfn and its baselines, in the same run on the same machine.
 # Writes bench/results/<date>.md and bench/results/latest.md. See bench/README.md.
 #
-# usage: bench/run.sh [--no-build] [--with-wasmtime-serve] [--skip-profile] [--skip-modules]
+# usage: bench/run.sh [--no-build] [--skip-wasmtime-serve] [--skip-profile] [--skip-modules]
 #   --no-build             use the existing target/release/wasmfn and target/functions
-#   --with-wasmtime-serve  baseline 2: install wasmtime-cli 48.0.8 into bench/.tools if absent
-#                          (~10 min on 2 cores), build bench/hello-http, bench it against `simple`
-#   --skip-profile         no callgrind profile
+#   --skip-wasmtime-serve  no baseline 2 (wasmtime serve); otherwise wasmtime-cli 48.0.8 is
+#                          installed into bench/.tools first if absent (~10-20 min on 2 cores)
+#   --skip-profile         no perf / callgrind profiles
 #   --skip-modules         no 10/100/1000-module startup test
+# Setup installs what is missing: wrk (apt), the Flask baseline's venv (pip), oha 1.16.0 and
+# wasmtime-cli 48.0.8 (cargo install into bench/.tools).
 # env: DURATION (s, default 10) WARMUP (s, 3) REPS (3) CONCS ("1 16 64") MODULE_COUNTS ("10 100 1000")
 #      PROFILE_REQUESTS (2000) QUIET_WAIT (s to wait for other load to stop, 120)
 #
@@ -20,14 +22,15 @@ root=$(dirname "$bench")
 lib=$bench/lib
 cd "$root"
 
-build=1 with_wasmtime=0 profile=1 modules=1
+build=1 with_wasmtime=1 profile=1 modules=1
 for arg in "$@"; do
   case $arg in
     --no-build) build=0 ;;
-    --with-wasmtime-serve) with_wasmtime=1 ;;
+    --skip-wasmtime-serve) with_wasmtime=0 ;;
+    --with-wasmtime-serve) with_wasmtime=1 ;;  # the default; kept for old command lines
     --skip-profile) profile=0 ;;
     --skip-modules) modules=0 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -76,8 +79,17 @@ if [ ! -x "$venv/bin/gunicorn" ] || ! cmp -s "$bench/baseline/requirements.txt" 
   "$venv/bin/pip" install -q -r "$bench/baseline/requirements.txt"
   cp "$bench/baseline/requirements.txt" "$venv/.requirements"
 fi
-oha=$(command -v oha || true)
-[ -z "$oha" ] && [ -x "$bench/.tools/bin/oha" ] && oha=$bench/.tools/bin/oha
+# oha: the open-loop generator (latency at 50% of peak). Built once into bench/.tools (~5-15 min).
+OHA_VERSION=1.16.0 WASMTIME_VERSION=48.0.8
+oha=$bench/.tools/bin/oha
+if ! { [ -x "$oha" ] && "$oha" --version | grep -q "$OHA_VERSION"; }; then
+  cargo install oha --version "$OHA_VERSION" --locked --root "$bench/.tools"
+fi
+"$oha" --version >/dev/null || die "oha missing and could not be installed"
+wasmtime=$bench/.tools/bin/wasmtime
+if [ "$with_wasmtime" = 1 ] && ! { [ -x "$wasmtime" ] && "$wasmtime" --version | grep -q "$WASMTIME_VERSION"; }; then
+  cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$bench/.tools"
+fi
 
 # ---------------------------------------------------------------- build
 if [ "$build" = 1 ]; then
@@ -200,7 +212,7 @@ open_loop() {
   peak=$(python3 "$lib/report.py" peak "$results" "$target" "$name")
   rate=$(python3 -c "print(max(1, int($peak / 2)))")
   while IFS= read -r line; do [ -n "$line" ] && args+=(-H "$line"); done <"$headers"
-  "${on_client[@]}" "$oha" -z "${DURATION}s" -q "$rate" -c 64 --no-tui --output-format json -m POST "${args[@]}" \
+  "${on_client[@]}" "$oha" -z "${DURATION}s" -q "$rate" --latency-correction -c 64 --no-tui --output-format json -m POST "${args[@]}" \
     -D "$body" "http://127.0.0.1:$port$route" >"$work/oha.json" 2>"$work/oha.err" || { cat "$work/oha.err" >&2; die "oha failed"; }
   record "$(python3 "$lib/report.py" oha "$work/oha.json" "$target" "$name" "$rate")"
   echo "   $target $name open loop at $rate/s done" >&2
@@ -228,6 +240,9 @@ wasmfn_pid=$!; pids+=("$wasmfn_pid")
 wait_http "http://127.0.0.1:$WASMFN_PORT/readyz" 60
 sleep 2
 record "{\"kind\":\"idle_rss\",\"target\":\"wasmfn\",\"kb\":$(python3 "$lib/proc.py" rss "$wasmfn_pid")}"
+# Idle CPU: with no requests the only work is the epoch ticker (one wake-up per 10 ms tick).
+cpu0=$(python3 "$lib/proc.py" cpu "$wasmfn_pid"); sleep 10; cpu1=$(python3 "$lib/proc.py" cpu "$wasmfn_pid")
+record "{\"kind\":\"idle_cpu\",\"target\":\"wasmfn\",\"seconds\":10,\"cpu_s\":$(python3 -c "print($cpu1 - $cpu0)")}"
 for w in "${workloads[@]}"; do
   IFS='|' read -r name route headers body expect <<<"$w"
   check_status "$WASMFN_PORT" "$route" "$headers" "$body" "$expect"
@@ -260,11 +275,9 @@ for w in "${workloads[@]}"; do
 done
 stop "$flask_pid"
 
-# ---------------------------------------------------------------- baseline 2: wasmtime serve (opt-in)
+# ---------------------------------------------------------------- baseline 2: wasmtime serve
 if [ "$with_wasmtime" = 1 ]; then
   say "baseline 2: wasmtime serve (hello component) on CPU $SERVER_CPU"
-  wasmtime=$bench/.tools/bin/wasmtime
-  [ -x "$wasmtime" ] || cargo install wasmtime-cli --version 48.0.8 --locked --root "$bench/.tools"
   (cd "$bench/hello-http" && cargo build --release --target wasm32-wasip2)
   hello=$bench/hello-http/target/wasm32-wasip2/release/hello_http.wasm
   record "{\"kind\":\"size\",\"name\":\"(wasmtime serve hello)\",\"bytes\":$(stat -c %s "$hello")}"
@@ -336,7 +349,50 @@ EOF
   done
 fi
 
-# ---------------------------------------------------------------- profile
+# ---------------------------------------------------------------- profile: perf (real time, kernel included)
+# perf needs no hardware counters for the cpu-clock event, so it works in this VM. The functions
+# are rebuilt unstripped (names kept) and the host writes a perf map, so guest code is named.
+perf_ok=0
+if [ "$profile" = 1 ] && command -v perf >/dev/null && perf record -q -e cpu-clock -o "$work/probe.data" true >/dev/null 2>&1; then
+  perf_ok=1
+fi
+if [ "$perf_ok" = 1 ]; then
+  mkdir -p "$work/prof-named"
+  CARGO_PROFILE_WASM_STRIP=false "$wasmfn" build --out "$work/prof-named" --functions-crates functions >/dev/null 2>&1 \
+    || die "building named functions for the profile failed"
+  cp "$work/fn/wasmfn.toml" "$work/prof-named/"
+  cp "$work/prof-named/transformer.wasm" "$work/prof-named/transformer-sink.wasm"
+  for w in "a-simple|/simple|$p/simple.headers|$p/ping.json" "b-transformer-reply|/transformer|$p/transformer.headers|$p/trade.json"; do
+    IFS='|' read -r name route headers body <<<"$w"
+    say "profile: perf record (cpu-clock, 999 Hz) of wasmfn $name under wrk c=16"
+    "${on_server[@]}" "$wasmfn" serve --functions "$work/prof-named" --port "$SCRATCH_PORT" --drain-secs 0 --perf-map \
+      $(cache_args "$work/cache-perf") >"$work/perf-server.log" 2>&1 &
+    ps_pid=$!; pids+=("$ps_pid")
+    wait_http "http://127.0.0.1:$SCRATCH_PORT/readyz" 120
+    run_wrk "$SCRATCH_PORT" "$route" "$headers" "$body" 16 "$WARMUP" >/dev/null
+    BENCH_HEADERS=$headers BENCH_BODY=$body "${on_client[@]}" wrk -t1 -c16 -d"$((DURATION + 2))s" \
+      -s "$lib/post.lua" "http://127.0.0.1:$SCRATCH_PORT$route" >"$work/perf-wrk.out" 2>&1 &
+    wrk_pid=$!
+    sleep 1
+    perf record -q -F 999 -g -p "$ps_pid" -o "$work/perf-$name.data" -- sleep "$DURATION" >/dev/null 2>&1
+    wait "$wrk_pid"
+    line=$(grep '^BENCH ' "$work/perf-wrk.out")
+    rate=$(python3 -c "import sys; kv=dict(f.split('=') for f in sys.argv[1].split()[1:]); print(int(kv['requests'])/(int(kv['duration_us'])/1e6))" "$line")
+    {
+      perf script -i "$work/perf-$name.data" 2>/dev/null | python3 "$lib/perf_breakdown.py" "$rate" \
+        "perf: wasmfn serve, $name, wrk c=16, server alone on CPU $SERVER_CPU (git $git_rev)"
+      echo
+      echo "# top 40 symbols by self time"
+      perf report -i "$work/perf-$name.data" --no-children --sort dso,sym -g none 2>/dev/null \
+        | grep -E '^ +[0-9]' | head -40
+    } | sed -e 's#/tmp/wasmfn-bench[^ ]*/##g' >"$bench/results/profile-perf-$name.txt"
+    stop "$ps_pid"
+    rm -f "/tmp/perf-$ps_pid.map"
+    echo "   wrote bench/results/profile-perf-$name.txt" >&2
+  done
+fi
+
+# ---------------------------------------------------------------- profile: callgrind (instructions)
 if [ "$profile" = 1 ]; then
   if command -v valgrind >/dev/null; then
     say "profile: callgrind, $PROFILE_REQUESTS sequential POST /simple (instrumentation on after start-up only)"
