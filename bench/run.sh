@@ -383,8 +383,9 @@ if [ "$perf_ok" = 1 ]; then
         "perf: wasmfn serve, $name, wrk c=16, server alone on CPU $SERVER_CPU (git $git_rev)"
       echo
       echo "# top 40 symbols by self time"
+      # awk, not head: with pipefail, head closing the pipe early would fail the run (SIGPIPE).
       perf report -i "$work/perf-$name.data" --no-children --sort dso,sym -g none 2>/dev/null \
-        | grep -E '^ +[0-9]' | head -40
+        | awk '/^ +[0-9]/ && n++ < 40'
     } | sed -e 's#/tmp/wasmfn-bench[^ ]*/##g' >"$bench/results/profile-perf-$name.txt"
     stop "$ps_pid"
     rm -f "/tmp/perf-$ps_pid.map"
