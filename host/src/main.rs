@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<ExitCode> {
         // SAFETY: no other thread exists yet (the runtime starts below).
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
-    wasmfn::observability::init();
+    let _log_writer = wasmfn::observability::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
