@@ -181,6 +181,11 @@ def markdown(res):
     w("| idle RSS (all functions loaded, 2 s after ready) | " +
       " | ".join(f"{idle[t]:,} KiB" for t, _ in targets if t in idle) + " |")
     w("")
+    icpu = next((r for r in res if r["kind"] == "idle_cpu" and r["target"] == "wasmfn"), None)
+    if icpu:
+        w(f"**Idle CPU** (wasmfn, no requests, {icpu['seconds']} s: the epoch ticker's 10 ms ticks are the only "
+          f"work): {icpu['cpu_s'] * 1000:.0f} ms = {100 * icpu['cpu_s'] / icpu['seconds']:.2f}% of one core.")
+        w("")
     coldrecs = [r for r in res if r["kind"] == "coldstart"]
     has_cache = any(r.get("has_cache") for r in coldrecs)
     okc = [r["result"]["ms"] for r in coldrecs if r.get("cache", "cold") == "cold" and r["result"].get("ok")]

@@ -19,6 +19,9 @@ pub fn init() -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        // The queue is allocated up front: the default 128,000 lines cost
+        // ~3.5 MiB of idle RSS; 8,192 is still seconds of logging at load.
+        .buffered_lines_limit(8192)
         .thread_name("wasmfn-log")
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()

@@ -143,6 +143,7 @@ pub async fn load_table(
             })
         })
         .collect();
+    let compiling = !tasks.is_empty();
     let mut failed: HashMap<String, SandboxError> = HashMap::new();
     for task in tasks {
         match task.await.expect("module compilation task panicked") {
@@ -153,6 +154,9 @@ pub async fn load_table(
                 failed.insert(digest, err);
             }
         }
+    }
+    if compiling {
+        release_compiler_memory();
     }
 
     let mut functions = Vec::with_capacity(read.len());
@@ -201,6 +205,18 @@ pub async fn load_table(
     let table = FunctionTable::new(functions, config.default_function.as_deref())
         .map_err(LoadError::Table)?;
     Ok((table, issues))
+}
+
+/// Hands the heap the compiler freed back to the kernel. glibc keeps freed
+/// memory in its arenas (one per compiling thread): after compiling the 5
+/// example modules that was ~5 MiB of idle RSS (37.9 → 32.9 MiB) that no
+/// event ever uses.
+fn release_compiler_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]
