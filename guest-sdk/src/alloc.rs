@@ -87,8 +87,9 @@ pub struct BumpAllocator<M> {
 }
 
 // SAFETY: wasm32-wasip2 components are single-threaded; the allocator is never
-// shared between threads.
-unsafe impl<M: Sync> Sync for BumpAllocator<M> {}
+// shared between threads. (On the host, where tests use it, it is not `Sync`.)
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for BumpAllocator<Wasm32Memory> {}
 
 impl<M: LinearMemory> BumpAllocator<M> {
     /// An allocator over `memory`: it hands out its arena first, then pages
@@ -120,9 +121,10 @@ impl<M: LinearMemory> BumpAllocator<M> {
     }
 }
 
-// SAFETY: every block returned lies in memory this allocator grew (memory
-// never shrinks), is aligned as asked, and is not handed out again while
-// live: `next` only moves back over the newest block when it is freed.
+// SAFETY: every block returned lies in the arena or in memory this allocator
+// grew (memory never shrinks), is aligned as asked, and is not handed out
+// again while live: `next` only moves back over the newest block when it is
+// freed.
 unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if self.end.get() == 0 {
