@@ -49,6 +49,22 @@ async fn verdicts_traps_and_limits_map_to_statuses_and_the_host_survives() {
 }
 
 #[tokio::test]
+async fn nothing_an_event_leaves_in_memory_reaches_the_next() {
+    // Sequential events reuse the same pooled slot, so this checks the
+    // slot's reset (only written pages are restored) as well as isolation.
+    let (_dir, server) = start();
+    for event in 0..20 {
+        let response = ask(&server, "remember").await;
+        assert_eq!(response.status(), 200, "event {event}");
+        assert_eq!(
+            response.headers()["ce-subject"],
+            "calls=1%20data=initial!%20zeroed=true",
+            "event {event} saw what an earlier one left"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_sandbox_denies_files_environment_and_sockets() {
     let (_dir, server) = start();
     for what in ["open-file", "socket"] {

@@ -67,8 +67,37 @@ fn handle(event: Event) -> Result<Vec<Event>, Error> {
                 Event::new("denied", "wasmfn/evil").with_subject(err.to_string()),
             ]),
         },
+        "remember" => Ok(vec![
+            Event::new("remembered", "wasmfn/evil").with_subject(remember()),
+        ]),
         other => Err(Error::invalid(format!("unknown evil request `{other}`"))),
     }
+}
+
+/// What an earlier event would have left behind if its memory reached this
+/// one: a counter and a buffer in zeroed static memory, a string in
+/// initialised static data — each read, then overwritten. A fresh instance
+/// (or a pooled slot reset properly) always reports
+/// `calls=1 data=initial! zeroed=true`.
+fn remember() -> String {
+    use std::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    static mut DATA: [u8; 8] = *b"initial!";
+    static mut ZEROED: [u8; 4096] = [0; 4096];
+    let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+    // SAFETY: single-threaded; raw, volatile accesses to our own statics.
+    let (data, zeroed) = unsafe {
+        let data = read_volatile(addr_of!(DATA));
+        write_volatile(addr_of_mut!(DATA), *b"touched!");
+        let zeroed = read_volatile(addr_of!(ZEROED)).iter().all(|b| *b == 0);
+        write_volatile(addr_of_mut!(ZEROED), [0xAA; 4096]);
+        (data, zeroed)
+    };
+    format!(
+        "calls={calls} data={} zeroed={zeroed}",
+        String::from_utf8_lossy(&data)
+    )
 }
 
 /// Recursion on the Wasm stack itself (scalar frames, no shadow-stack
