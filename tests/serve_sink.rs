@@ -227,9 +227,7 @@ dedup = { window_s = 60 }
     assert_eq!(first.headers()["ce-id"], again.headers()["ce-id"]);
     assert_eq!(first.bytes().await.unwrap(), again.bytes().await.unwrap());
     let duplicates = server
-        .log()
-        .iter()
-        .filter(|line| line.contains("duplicate of an event already handled"))
-        .count();
+        .wait_for_log_lines("duplicate of an event already handled", 4)
+        .len();
     assert_eq!(duplicates, 4, "three for T-1, one for H-1");
 }

@@ -139,17 +139,30 @@ impl Wasmfn {
         self.log.lock().unwrap().clone()
     }
 
-    /// Waits until a log line contains `needle` (the log is read by another
-    /// thread, so a line can trail the response it belongs to).
+    /// Waits until a log line contains `needle` (the log is written by the
+    /// host's log thread and read by another, so a line can trail the
+    /// response it belongs to).
     pub fn wait_for_log(&self, needle: &str) -> String {
+        self.wait_for_log_lines(needle, 1).remove(0)
+    }
+
+    /// Waits until at least `count` log lines contain `needle`; returns
+    /// every such line.
+    pub fn wait_for_log_lines(&self, needle: &str, count: usize) -> Vec<String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
-                return line;
+            let lines: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| l.contains(needle))
+                .collect();
+            if lines.len() >= count {
+                return lines;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "no log line contains {needle:?}; log:\n{}",
+                "{} of {count} log lines contain {needle:?}; log:\n{}",
+                lines.len(),
                 self.log().join("\n")
             );
             std::thread::sleep(Duration::from_millis(20));
