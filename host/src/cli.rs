@@ -189,7 +189,7 @@ pub struct BuildArgs {
     #[arg(long, default_value = "functions")]
     pub functions_crates: PathBuf,
     /// Cargo profile; `wasm` (the workspace's) is release with opt-level
-    /// "s", LTO and stripping, for small modules.
+    /// 3, LTO and stripping, for fast modules.
     #[arg(long, default_value = "wasm")]
     pub profile: String,
 }
