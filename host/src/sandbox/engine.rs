@@ -93,11 +93,14 @@ impl Sandbox {
     pub fn new(limits: SandboxConfig) -> Result<Arc<Sandbox>, SandboxError> {
         let (engine, memory_reset) = match engine(&limits, MemoryReset::DirtyPages) {
             Ok(engine) => (engine, MemoryReset::DirtyPages),
-            // The kernel has no PAGEMAP_SCAN: the default reset.
-            Err(_) => (
-                engine(&limits, MemoryReset::Decommit).map_err(SandboxError::engine)?,
-                MemoryReset::Decommit,
-            ),
+            // The kernel has no PAGEMAP_SCAN: the default reset. The reason
+            // is logged for whoever wonders at the startup line saying so.
+            Err(err) => {
+                tracing::debug!(error = %err, "dirty-page reset unavailable");
+                let engine =
+                    engine(&limits, MemoryReset::Decommit).map_err(SandboxError::engine)?;
+                (engine, MemoryReset::Decommit)
+            }
         };
 
         let mut linker = Linker::new(&engine);
