@@ -83,6 +83,15 @@ pub struct ConnectionArgs {
     #[arg(long, env = "WASMFN_MAX_HEADER_BYTES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u32).range(8192..))]
     pub max_header_bytes: u32,
+    /// Milliseconds a response write may stall because the client does not
+    /// read; past it the connection is closed (a client that pipelines
+    /// requests and never reads cannot hold it, nor hold up shutdown).
+    #[arg(long, env = "WASMFN_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub write_timeout_ms: u64,
+    /// Seconds in-flight requests get to finish after the drain period;
+    /// connections still open then are closed and the process exits.
+    #[arg(long, env = "WASMFN_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl ConnectionArgs {
@@ -96,6 +105,8 @@ impl ConnectionArgs {
         crate::ingress::ConnectionLimits {
             header_timeout: self.read_timeout(),
             max_header_bytes: self.max_header_bytes as usize,
+            write_timeout: std::time::Duration::from_millis(self.write_timeout_ms),
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
         }
     }
 }

@@ -25,6 +25,10 @@ pub enum Error {
     /// The request is a CloudEvent that breaks the spec.
     #[error("invalid CloudEvent: {0}")]
     InvalidEvent(#[from] InvalidEvent),
+    /// The HTTP request itself is malformed (a path that is not
+    /// percent-encoded UTF-8, an HTTP/1.1 request without one `Host`).
+    #[error("{0}")]
+    BadRequest(String),
     /// No function is served at this path.
     #[error(
         "no function named `{0}` is loaded; POST to /<function> for one of the .wasm files in the functions directory"
@@ -82,7 +86,8 @@ impl Error {
             Error::NotAnEvent(_)
             | Error::Malformed(_)
             | Error::InvalidEvent(_)
-            | Error::BodyRead(_) => StatusCode::BAD_REQUEST,
+            | Error::BodyRead(_)
+            | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::UnknownFunction(_) | Error::NoDefaultFunction => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,7 +120,7 @@ impl Error {
             Error::UnknownFunction(_) | Error::NoDefaultFunction => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge(_) => "payload_too_large",
-            Error::BodyRead(_) => "bad_request",
+            Error::BodyRead(_) | Error::BadRequest(_) => "bad_request",
             Error::BodyTimeout(_) => "request_timeout",
             Error::FunctionInvalid(_) => "invalid",
             Error::FunctionFailed(_) => "failed",
@@ -190,6 +195,7 @@ mod tests {
                 400,
                 "invalid_cloudevent",
             ),
+            (Error::BadRequest("no host".into()), 400, "bad_request"),
             (Error::UnknownFunction("f".into()), 404, "not_found"),
             (Error::MethodNotAllowed, 405, "method_not_allowed"),
             (Error::PayloadTooLarge(1), 413, "payload_too_large"),

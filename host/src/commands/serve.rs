@@ -43,8 +43,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let drain = Duration::from_secs(args.drain_secs);
     let registry = app.registry.clone();
     let limits = args.connection.to_limits();
-    serve_http(listener, app, limits, shutdown_signal(registry, drain)).await?;
-    tracing::info!("stopped: every in-flight request finished");
+    if serve_http(listener, app, limits, shutdown_signal(registry, drain)).await? {
+        tracing::info!("stopped: every in-flight request finished");
+    } else {
+        tracing::info!("stopped: the shutdown timeout closed the connections still open");
+    }
     Ok(())
 }
 

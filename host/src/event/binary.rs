@@ -53,6 +53,20 @@ pub fn write_headers(event: &Event, headers: &mut HeaderMap) {
 pub fn percent_decode_attributes(event: &mut Event) -> Result<(), InvalidEvent> {
     fn decode(name: &str, value: &mut String) -> Result<(), InvalidEvent> {
         if value.contains('%') {
+            // A binding-conformant sender writes `%` itself as `%25`, so a
+            // `%` that starts no `%XX` escape is refused, not passed on.
+            let bytes = value.as_bytes();
+            let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+                b != b'%'
+                    || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            });
+            if !well_formed {
+                return Err(InvalidEvent::new(
+                    name,
+                    "is not percent-encoded: `%` must start a `%XX` escape (write `%25` for `%`)",
+                ));
+            }
             *value = percent_decode_str(value)
                 .decode_utf8()
                 .map_err(|_| InvalidEvent::new(name, "is not percent-encoded UTF-8"))?
@@ -181,6 +195,20 @@ mod tests {
         back.extensions[0].1 = "a%20b".into();
         percent_decode_attributes(&mut back).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_percent_that_starts_no_escape_is_refused() {
+        for bad in ["100%", "%zz", "a%2", "%%41"] {
+            let mut event = crate::event::test_event("/s", "1");
+            event.subject = Some(bad.into());
+            let err = percent_decode_attributes(&mut event).expect_err(bad);
+            assert_eq!(err.attribute, "subject", "{bad}");
+        }
+        let mut event = crate::event::test_event("/s", "1");
+        event.subject = Some("100%25 %41".into());
+        percent_decode_attributes(&mut event).unwrap();
+        assert_eq!(event.subject.as_deref(), Some("100% A"));
     }
 
     #[test]

@@ -29,6 +29,21 @@ pub enum Incoming {
     Batch(Vec<Event>),
 }
 
+impl Incoming {
+    /// How many events the request carries.
+    pub fn len(&self) -> usize {
+        match self {
+            Incoming::Single(_) => 1,
+            Incoming::Batch(events) => events.len(),
+        }
+    }
+
+    /// Whether the request carries no event (an empty batch).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Reads a request body of at most `limit` bytes.
 pub(super) async fn read_body(
     headers: &HeaderMap,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use tracing::{Instrument, Span};
@@ -23,10 +24,16 @@ pub(super) const MODULE_DIGEST_HEADER: &str = "wasmfn-module-digest";
 /// `POST /{name}`.
 pub(super) async fn invoke_named(
     State(app): State<Arc<App>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
-    invoke_function(&app, &name, request).await
+    match name {
+        Ok(Path(name)) => invoke_function(&app, &name, request).await,
+        // axum would answer this one in text/plain; every error is JSON.
+        Err(_) => {
+            Error::BadRequest("the path is not percent-encoded UTF-8".to_owned()).into_response()
+        }
+    }
 }
 
 /// The function `name`, for routes whose path is fixed (`POST /metrics`
@@ -75,10 +82,13 @@ async fn handle(
     request: Request,
     span: &mut Span,
 ) -> Result<Response, Error> {
-    let _in_flight = function.admit()?;
     let (parts, body) = request.into_parts();
+    // Admission comes after the body: a client that sends its body slowly
+    // must not hold a `max_concurrency` permit while it does (issue 16 #6).
     let body = read_body(&parts.headers, body, app.max_body_bytes, app.body_timeout).await?;
-    match parse_request(&parts.headers, body)? {
+    let incoming = parse_request(&parts.headers, body)?;
+    let _in_flight = function.admit(incoming.len())?;
+    match incoming {
         Incoming::Single(event) => {
             let outputs = run(app, function, &parts.headers, &event, span).await?;
             match &function.output {

@@ -8,6 +8,7 @@ mod handler;
 #[cfg(test)]
 mod properties;
 mod server;
+mod write_timeout;
 
 pub use extract::{Incoming, parse_request};
 pub use server::{App, ConnectionLimits, router, serve};

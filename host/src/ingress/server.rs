@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::header::HOST;
+use axum::http::{StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 
 use super::admin::{function_route, functions, metrics};
 use super::handler::{invoke_default, invoke_named};
+use super::write_timeout::WriteTimeout;
 use crate::error::Error;
 use crate::outputs::SinkClient;
 use crate::routing::Registry;
@@ -48,6 +50,12 @@ pub struct ConnectionLimits {
     /// fields, hyper's default, also answer 431; raising that would move
     /// header parsing from the stack to the heap on every request.)
     pub max_header_bytes: usize,
+    /// Time a response write may stall because the client does not read;
+    /// the connection is closed past it.
+    pub write_timeout: Duration,
+    /// Time in-flight requests get to finish once shutdown begins; the
+    /// connections still open then are closed.
+    pub shutdown_timeout: Duration,
 }
 
 /// The routes: `POST /{function}`, `POST /` (the default function),
@@ -65,7 +73,20 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|uri: Uri| async move {
             Error::UnknownFunction(uri.path().trim_start_matches('/').to_owned())
         })
+        .layer(axum::middleware::map_request(require_host))
         .with_state(app)
+}
+
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a
+/// `Host` header or with more than one (hyper leaves it to the service).
+async fn require_host(request: Request) -> Result<Request, Error> {
+    let hosts = request.headers().get_all(HOST).iter().count();
+    if request.version() == Version::HTTP_11 && hosts != 1 {
+        return Err(Error::BadRequest(format!(
+            "an HTTP/1.1 request needs exactly one `Host` header, not {hosts} (RFC 9112 §3.2)"
+        )));
+    }
+    Ok(request)
 }
 
 /// Liveness: the process is up and serving HTTP.
@@ -107,13 +128,14 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 /// Serves `app` on `listener` (HTTP/1.1, keep-alive) with `limits` on every
 /// connection until `shutdown` resolves; then stops accepting, closes idle
-/// connections and waits for in-flight requests to finish.
+/// connections and waits for in-flight requests to finish, at most
+/// `limits.shutdown_timeout`. Returns whether every request finished.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let service = TowerToHyperService::new(router(app));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -137,6 +159,7 @@ pub async fn serve(
         };
         // Replies are written whole; waiting to coalesce them only adds latency.
         let _ = stream.set_nodelay(true);
+        let stream = WriteTimeout::new(stream, limits.write_timeout);
         let connection = http.serve_connection(TokioIo::new(stream), service.clone());
         let connection = connections.watch(connection);
         tokio::spawn(async move {
@@ -146,6 +169,14 @@ pub async fn serve(
         });
     }
     drop(listener);
-    connections.shutdown().await;
-    Ok(())
+    let drained = tokio::time::timeout(limits.shutdown_timeout, connections.shutdown())
+        .await
+        .is_ok();
+    if !drained {
+        tracing::warn!(
+            shutdown_timeout_secs = limits.shutdown_timeout.as_secs(),
+            "connections still open past the shutdown timeout are closed"
+        );
+    }
+    Ok(drained)
 }

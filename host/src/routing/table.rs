@@ -17,7 +17,7 @@ use crate::config::{FunctionConfig, Limits, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
 use crate::observability::{FunctionMetrics, Metrics};
-use crate::outputs::prepare;
+use crate::outputs::{check_bounds, prepare};
 use crate::sandbox::{CompiledModule, GuestContext, Sandbox, SandboxError};
 
 /// A function ready to serve: its compiled module and its configuration.
@@ -77,6 +77,7 @@ impl LoadedFunction {
                 memory_bytes: config.limits.memory_bytes,
                 fuel: config.limits.fuel,
                 metrics: Metrics::global().function(name),
+                log_rate: Default::default(),
             }),
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
@@ -99,12 +100,16 @@ impl LoadedFunction {
         &self.context.metrics
     }
 
-    /// Admits one more request, or [`Error::Overloaded`] when
-    /// `max_concurrency` events are already in flight.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, Error> {
+    /// Admits a request of `events` events (a batch counts each of its
+    /// events, since none is acknowledged before the batch answers), or
+    /// [`Error::Overloaded`] when they do not fit under `max_concurrency`.
+    /// A batch larger than the cap takes the whole cap, so it still runs
+    /// once the function is idle.
+    pub fn admit(&self, events: usize) -> Result<OwnedSemaphorePermit, Error> {
+        let permits = events.clamp(1, self.limits.max_concurrency);
         self.permits
             .clone()
-            .try_acquire_owned()
+            .try_acquire_many_owned(u32::try_from(permits).unwrap_or(u32::MAX))
             .map_err(|_| Error::Overloaded(self.limits.max_concurrency))
     }
 
@@ -117,32 +122,9 @@ impl LoadedFunction {
             GuestError::Invalid(message) => Error::FunctionInvalid(message),
             GuestError::Failed(message) => Error::FunctionFailed(message),
         })?;
-        self.check_output_bounds(&outputs)?;
+        check_bounds(&outputs, &self.limits).map_err(Error::Output)?;
         prepare(event, &mut outputs).map_err(Error::Output)?;
         Ok(outputs)
-    }
-
-    /// Too many output events or bytes is an error, and nothing is sent.
-    fn check_output_bounds(&self, outputs: &[Event]) -> Result<(), Error> {
-        let limits = &self.limits;
-        if outputs.len() > limits.max_output_events {
-            return Err(Error::Output(format!(
-                "the function returned {} events, over its limit of {} (`limits.max_output_events` in wasmfn.toml)",
-                outputs.len(),
-                limits.max_output_events
-            )));
-        }
-        let bytes: usize = outputs
-            .iter()
-            .map(|e| e.data.as_ref().map_or(0, Vec::len))
-            .sum();
-        if bytes > limits.max_output_bytes {
-            return Err(Error::Output(format!(
-                "the function returned {bytes} bytes of data, over its limit of {} (`limits.max_output_bytes` in wasmfn.toml)",
-                limits.max_output_bytes
-            )));
-        }
-        Ok(())
     }
 }
 
