@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the ingress parser and the config loader (proptest properties in
-# host/src/{ingress,config}/properties.rs) for a bounded time: runs them
+# Fuzzes the ingress parser, the config loader and event identity (proptest
+# properties in host/src/{ingress,config,event}/properties.rs) for a bounded time: runs them
 # over and over, each run with a fresh random seed and PROPTEST_CASES cases,
 # until SECONDS (default 60) have passed. A failure prints the minimal
 # failing input and exits non-zero. CI runs `scripts/fuzz.sh 60`.
@@ -20,4 +20,4 @@ while [ $(( $(date +%s) - start )) -lt "$budget" ]; do
   runs=$((runs + 1))
 done
 elapsed=$(( $(date +%s) - start ))
-echo "fuzz: $runs runs x $PROPTEST_CASES cases x 2 properties in ${elapsed}s, no failure"
+echo "fuzz: $runs runs x $PROPTEST_CASES cases x 3 properties in ${elapsed}s, no failure"

@@ -2,13 +2,17 @@
 //! its CloudEvents 1.0 validation, and its HTTP and JSON encodings.
 
 mod binary;
+mod identity;
+#[cfg(test)]
+mod properties;
 mod sdk;
 mod validate;
 
 pub use crate::sandbox::bindings::wasmfn::function::types::{Error as GuestError, Event};
 pub use binary::{PlainRequestError, decode_plain, percent_decode_attributes, write_headers};
+pub use identity::identity;
 pub use sdk::{from_sdk, to_sdk};
-pub use validate::{InvalidEvent, validate};
+pub use validate::{InvalidEvent, is_control, validate};
 
 /// The only CloudEvents version wasmfn speaks.
 pub const SPEC_VERSION: &str = "1.0";

@@ -38,8 +38,10 @@ impl InvalidEvent {
 
 /// Checks `event` against the CloudEvents 1.0 rules the SDK does not enforce
 /// on every path: required attributes present and non-empty, optional ones
-/// non-empty when present, a valid media type and timestamp, lowercase
-/// alphanumeric extension names.
+/// non-empty when present, no control characters in any string, an absolute
+/// URI as `dataschema`, a valid media type and timestamp, lowercase
+/// alphanumeric extension names. Inputs and outputs (in every output mode)
+/// pass the same checks.
 pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
     if event.specversion != SPEC_VERSION {
         return Err(InvalidEvent::new(
@@ -69,6 +71,37 @@ pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
             return Err(InvalidEvent::new(name, "must not be empty when present"));
         }
     }
+    let strings = [
+        ("id", Some(&event.id)),
+        ("source", Some(&event.source)),
+        ("type", Some(&event.type_)),
+        ("datacontenttype", event.datacontenttype.as_ref()),
+        ("dataschema", event.dataschema.as_ref()),
+        ("subject", event.subject.as_ref()),
+        ("time", event.time.as_ref()),
+    ];
+    let extensions = event
+        .extensions
+        .iter()
+        .map(|(name, value)| (name.as_str(), Some(value)));
+    for (name, value) in strings.into_iter().chain(extensions) {
+        if let Some(at) = value.and_then(|v| v.find(is_control)) {
+            return Err(InvalidEvent::new(
+                name,
+                format!(
+                    "holds a control character at byte {at}; CloudEvents strings exclude U+0000-001F and U+007F-009F"
+                ),
+            ));
+        }
+    }
+    if let Some(schema) = &event.dataschema
+        && url::Url::parse(schema).is_err()
+    {
+        return Err(InvalidEvent::new(
+            "dataschema",
+            "is not an absolute URI (RFC 3986)",
+        ));
+    }
     if let Some(media_type) = &event.datacontenttype
         && media_type.parse::<mime::Mime>().is_err()
     {
@@ -89,6 +122,13 @@ pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
         validate_extension_name(name)?;
     }
     Ok(())
+}
+
+/// The characters a CloudEvents String may not hold (spec §Type System):
+/// U+0000-001F and U+007F-009F, which some protocols cannot carry and which
+/// would forge lines in a text log.
+pub fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
 }
 
 /// Extension names are lowercase ASCII letters and digits and do not reuse a
@@ -124,12 +164,17 @@ mod tests {
     #[test]
     fn accepts_a_minimal_event() {
         assert_eq!(validate(&minimal()), Ok(()));
+        // Above the controls: Latin-1 letters, other scripts, tab-free text.
+        let mut event = minimal();
+        event.subject = Some("caf\u{e9} \u{a0}\u{65e5}\u{672c}".into());
+        event.dataschema = Some("https://example.com/schema".into());
+        assert_eq!(validate(&event), Ok(()));
     }
 
     #[test]
     fn names_the_attribute_at_fault() {
         type Breaker = Box<dyn Fn(&mut Event)>;
-        let cases: Vec<(&str, Breaker)> = vec![
+        let mut cases: Vec<(&str, Breaker)> = vec![
             ("specversion", Box::new(|e| e.specversion = "0.3".into())),
             ("id", Box::new(|e| e.id.clear())),
             ("type", Box::new(|e| e.type_.clear())),
@@ -151,7 +196,29 @@ mod tests {
                 "id",
                 Box::new(|e| e.extensions.push(("id".into(), "v".into()))),
             ),
+            (
+                "dataschema",
+                Box::new(|e| e.dataschema = Some("not a uri".into())),
+            ),
         ];
+        for (attribute, control) in [
+            ("id", "a\u{0}b"),
+            ("source", "a\nb"),
+            ("type", "\u{7f}"),
+            ("subject", "x\u{9f}"),
+            ("partitionkey", "line\r\nforged"),
+        ] {
+            cases.push((
+                attribute,
+                Box::new(move |e: &mut Event| match attribute {
+                    "id" => e.id = control.into(),
+                    "source" => e.source = control.into(),
+                    "type" => e.type_ = control.into(),
+                    "subject" => e.subject = Some(control.into()),
+                    _ => e.extensions.push((attribute.into(), control.into())),
+                }),
+            ));
+        }
         for (attribute, break_it) in cases {
             let mut event = minimal();
             break_it(&mut event);

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::event::{Event, InvalidEvent, SPEC_VERSION, validate};
+use crate::event::{Event, InvalidEvent, SPEC_VERSION, identity, validate};
 
 /// Namespace of the name-based (v5) UUIDs wasmfn gives output events.
 const OUTPUT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_0b2a_7c1e_4f0a_9a53_3e8c_5b7d_2f41);
@@ -21,15 +21,13 @@ pub fn prepare(input: &Event, outputs: &mut [Event]) -> Result<(), String> {
     Ok(())
 }
 
-/// UUIDv5 of the input's `source`, `id` and the output's index.
-fn output_id(input: &Event, index: usize) -> String {
-    let mut name = Vec::with_capacity(input.source.len() + input.id.len() + 24);
-    name.extend_from_slice(input.source.as_bytes());
-    name.push(0);
-    name.extend_from_slice(input.id.as_bytes());
-    name.push(0);
-    name.extend_from_slice(index.to_string().as_bytes());
-    Uuid::new_v5(&OUTPUT_ID_NAMESPACE, &name).to_string()
+/// UUIDv5 of the input's identity ([`identity`]: `source` and `id`,
+/// unambiguously joined) and the output's index.
+pub fn output_id(input: &Event, index: usize) -> String {
+    let mut name = identity(&input.source, &input.id);
+    name.push('\0');
+    name.push_str(&index.to_string());
+    Uuid::new_v5(&OUTPUT_ID_NAMESPACE, name.as_bytes()).to_string()
 }
 
 #[cfg(test)]
@@ -51,10 +49,25 @@ mod tests {
         let mut other = vec![event("/o", "")];
         prepare(&event("/exchange", "43"), &mut other).unwrap();
         assert_ne!(other[0].id, first[0].id);
-        // The separator keeps ("a", "bc") and ("ab", "c") apart.
+        // The separator keeps ("a", "bc") and ("ab", "c") apart, and the
+        // escapes keep ("a\0b", "c") and ("a", "b\0c") apart.
         assert_ne!(
             output_id(&event("a", "bc"), 0),
             output_id(&event("ab", "c"), 0)
+        );
+        assert_ne!(
+            output_id(&event("a\u{0}b", "c"), 0),
+            output_id(&event("a", "b\u{0}c"), 0)
+        );
+    }
+
+    #[test]
+    fn ids_of_ordinary_events_are_unchanged() {
+        // Pinned from the release before the identity escapes: a redelivery
+        // across the upgrade keeps its output ids.
+        assert_eq!(
+            output_id(&event("/exchange", "42"), 0),
+            "dc8ea09c-2b9a-5b90-9774-1dbf923b728f"
         );
     }
 

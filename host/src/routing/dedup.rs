@@ -14,7 +14,7 @@ use std::sync::Arc;
 use moka::sync::Cache;
 
 use crate::config::DedupConfig;
-use crate::event::Event;
+use crate::event::{Event, identity};
 
 /// The inputs a function handled successfully in the last `window`, with
 /// the outputs it replied (empty in sink mode: they were delivered).
@@ -46,14 +46,10 @@ impl DedupWindow {
     }
 
     /// An input's CloudEvents identity, `source` + `id` (unique per
-    /// producer): computed once per event for [`Self::seen`] and
-    /// [`Self::remember`].
+    /// producer), unambiguously joined ([`identity`]): computed once per
+    /// event for [`Self::seen`] and [`Self::remember`].
     pub fn key(event: &Event) -> String {
-        let mut key = String::with_capacity(event.source.len() + event.id.len() + 1);
-        key.push_str(&event.source);
-        key.push('\0');
-        key.push_str(&event.id);
-        key
+        identity(&event.source, &event.id)
     }
 }
 
@@ -79,6 +75,11 @@ mod tests {
         assert!(
             seen(&event("s\u{0}1", "")).is_none(),
             "the separator keeps keys apart"
+        );
+        window.remember(DedupWindow::key(&event("a\u{0}b", "c")), &[]);
+        assert!(
+            seen(&event("a", "b\u{0}c")).is_none(),
+            "a separator inside a part is escaped"
         );
         std::thread::sleep(Duration::from_millis(300));
         assert!(seen(&input).is_none(), "expired after the window");
