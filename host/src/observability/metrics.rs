@@ -13,13 +13,15 @@
 //! | `wasmfn_module_info` | function, digest | 1 for the module version serving |
 //! | `wasmfn_module_loaded_timestamp_seconds` | function | when that version started serving (Unix time) |
 //! | `wasmfn_reloads_total`, `wasmfn_failed_reloads_total` | | reloads of the functions directory, and those with an issue |
+//! | `wasmfn_guest_log_dropped_total` | function, reason | guest log records dropped: `per_event` (past 256 in one event) or `rate` (past 1,000/s for the function) |
+//! | `wasmfn_log_lines_dropped_total` | | log lines dropped because stderr did not keep up (the writer never blocks a request) |
 //!
 //! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
 //! is what `wasmfn serve` exposes, so loading and reloading need no handle
 //! threaded through them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -66,6 +68,12 @@ struct StatusLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    function: String,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModuleLabels {
     function: String,
     digest: String,
@@ -94,6 +102,7 @@ struct Families {
     sink_retries: Family<StatusLabels, Counter>,
     module_info: Family<ModuleLabels, Gauge>,
     module_loaded: Family<FunctionLabels, Gauge<f64, AtomicU64>>,
+    guest_log_dropped: Family<ReasonLabels, Counter>,
 }
 
 /// The registry and every family, plus the per-function handles.
@@ -102,6 +111,7 @@ pub struct Metrics {
     families: Families,
     reloads: Counter,
     failed_reloads: Counter,
+    log_lines_dropped: Counter,
     functions: Mutex<HashMap<String, Arc<FunctionMetrics>>>,
 }
 
@@ -118,7 +128,9 @@ impl Metrics {
             sink_retries: Family::default(),
             module_info: Family::default(),
             module_loaded: Family::default(),
+            guest_log_dropped: Family::default(),
         };
+        let log_lines_dropped = Counter::default();
         let (reloads, failed_reloads) = (Counter::default(), Counter::default());
         let mut registry = Registry::with_prefix("wasmfn");
         let f = &families;
@@ -170,11 +182,22 @@ impl Metrics {
             "Reloads that kept a previous version (a module or wasmfn.toml failed to load)",
             failed_reloads.clone(),
         );
+        registry.register(
+            "guest_log_dropped",
+            "Guest log records dropped, by reason: per_event (past the records one event may log) or rate (past the function's records per second)",
+            f.guest_log_dropped.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because stderr did not keep up (logging never blocks a request)",
+            log_lines_dropped.clone(),
+        );
         Metrics {
             registry,
             families,
             reloads,
             failed_reloads,
+            log_lines_dropped,
             functions: Mutex::new(HashMap::new()),
         }
     }
@@ -204,6 +227,10 @@ impl Metrics {
 
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
+        // The writer counts what it dropped; the counter follows it.
+        self.log_lines_dropped
+            .inner()
+            .fetch_max(super::logging::dropped_lines(), Ordering::Relaxed);
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
@@ -288,6 +315,20 @@ impl FunctionMetrics {
             .write()
             .expect("metrics lock")
             .insert(outcome, counter);
+    }
+
+    /// Counts `records` guest log records dropped for `reason`
+    /// (`per_event` or `rate`).
+    pub fn record_guest_log_dropped(&self, reason: &'static str, records: u64) {
+        if records > 0 {
+            self.families
+                .guest_log_dropped
+                .get_or_create(&ReasonLabels {
+                    function: self.name.clone(),
+                    reason,
+                })
+                .inc_by(records);
+        }
     }
 
     /// Records how long instantiating the component took for one event.

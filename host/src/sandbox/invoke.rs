@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use super::engine::{CompiledModule, Sandbox};
+use super::guest_log::LogRate;
 use super::state::InstanceState;
 use crate::config::Settings;
 use crate::event::{Event, GuestError};
@@ -29,6 +30,8 @@ pub struct GuestContext {
     pub fuel: Option<u64>,
     /// Its metric handles (instantiation time is measured here).
     pub metrics: Arc<FunctionMetrics>,
+    /// Its guest-log rate limit, shared by all its events.
+    pub log_rate: LogRate,
 }
 
 /// Why the sandbox could not produce the guest's own answer.

@@ -13,4 +13,5 @@ mod invoke;
 mod state;
 
 pub use engine::{CompiledModule, MemoryReset, Sandbox, SandboxConfig};
+pub use guest_log::{LogRate, MAX_RECORD_BYTES, MAX_RECORDS_PER_EVENT, RECORDS_PER_SECOND};
 pub use invoke::{GuestContext, SandboxError};

@@ -8,7 +8,7 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::wasmfn::function::{config, log, types};
-use super::guest_log::GuestOutput;
+use super::guest_log::{EventLog, GuestOutput};
 use super::invoke::GuestContext;
 
 /// What one `Store` holds while it runs one event.
@@ -17,15 +17,17 @@ pub(super) struct InstanceState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     context: Arc<GuestContext>,
+    log: Arc<EventLog>,
 }
 
 impl InstanceState {
     /// State for one event of the function described by `context`: no files,
     /// no sockets, no environment, no args; stdout and stderr go to the log.
     pub(super) fn new(context: Arc<GuestContext>, max_memory_bytes: usize) -> Self {
+        let log = EventLog::new(context.clone());
         let wasi = WasiCtxBuilder::new()
-            .stdout(GuestOutput::new(context.name.clone(), "stdout"))
-            .stderr(GuestOutput::new(context.name.clone(), "stderr"))
+            .stdout(GuestOutput::new(log.clone(), "stdout"))
+            .stderr(GuestOutput::new(log.clone(), "stderr"))
             .build();
         InstanceState {
             wasi,
@@ -38,6 +40,7 @@ impl InstanceState {
                 denied: false,
             },
             context,
+            log,
         }
     }
 
@@ -100,13 +103,13 @@ impl config::Host for InstanceState {
 
 impl log::Host for InstanceState {
     fn log(&mut self, level: log::Level, message: String) {
-        let function = &*self.context.name;
-        match level {
-            log::Level::Trace => tracing::trace!(target: "wasmfn::guest", function, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "wasmfn::guest", function, "{message}"),
-            log::Level::Info => tracing::info!(target: "wasmfn::guest", function, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "wasmfn::guest", function, "{message}"),
-            log::Level::Error => tracing::error!(target: "wasmfn::guest", function, "{message}"),
-        }
+        let level = match level {
+            log::Level::Trace => tracing::Level::TRACE,
+            log::Level::Debug => tracing::Level::DEBUG,
+            log::Level::Info => tracing::Level::INFO,
+            log::Level::Warn => tracing::Level::WARN,
+            log::Level::Error => tracing::Level::ERROR,
+        };
+        self.log.record(level, None, &message);
     }
 }

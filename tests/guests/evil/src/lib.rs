@@ -48,6 +48,40 @@ fn handle(event: Event) -> Result<Vec<Event>, Error> {
             println!("evil says hello on stdout");
             Ok(Vec::new())
         }
+        "print-long" => {
+            println!("{}", "s".repeat(10_000));
+            Ok(Vec::new())
+        }
+        "log-flood" => {
+            for i in 0..10_000 {
+                wasmfn_guest::info!("flood record {i}");
+            }
+            Ok(Vec::new())
+        }
+        "log-huge" => {
+            wasmfn_guest::info!("huge:{}", "h".repeat(1 << 20));
+            Ok(Vec::new())
+        }
+        "log-forge" => {
+            wasmfn_guest::info!("benign\n2026-12-01T00:00:00Z ERROR wasmfn: FORGED line");
+            Ok(Vec::new())
+        }
+        "big-subject" => Ok(vec![
+            Event::new("big", "wasmfn/evil").with_subject("s".repeat(5 << 20)),
+        ]),
+        "many-extensions" => Ok(vec![
+            (0..100).fold(Event::new("wide", "wasmfn/evil"), |event, i| {
+                event.with_extension(format!("x{i}"), "v")
+            }),
+        ]),
+        "control-output" => Ok(vec![
+            Event::new("t", "wasmfn/evil").with_subject("line\nforged"),
+        ]),
+        "bad-schema" => {
+            let mut event = Event::new("t", "wasmfn/evil");
+            event.dataschema = Some("not a uri".into());
+            Ok(vec![event])
+        }
         "read-env" => Ok(vec![Event::new("env", "wasmfn/evil").with_subject(
             format!(
                 "{} vars, HOME={:?}",
