@@ -311,3 +311,18 @@ async fn shutdown_is_bounded_by_the_shutdown_timeout() {
         "the cut request got no answer"
     );
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_read_timeout() {
+    let dir = FunctionsDir::new(&["evil"], "");
+    let server = Wasmfn::serve(dir.path(), &[("WASMFN_READ_TIMEOUT_MS", "300")]);
+    // The idle side of item 7: hyper's head timeout also runs while a
+    // keep-alive connection waits for its next request.
+    let mut stream = raw(&server.url, b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the idle connection is closed by the server")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+}

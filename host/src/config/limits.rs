@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// Default cap on output events per input event.
 pub const DEFAULT_MAX_OUTPUT_EVENTS: usize = 100;
-/// Default cap on the total data bytes of one input's output events.
+/// Default cap on the total bytes (data and attributes) of one input's output events.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 /// Default cap on events in flight per function (over it: 429).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 100;
@@ -25,7 +25,7 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Output events per input event.
     pub max_output_events: usize,
-    /// Total data bytes of one input's output events.
+    /// Total bytes of one input's output events: data and every attribute.
     pub max_output_bytes: usize,
     /// Events in flight at once; more answer 429 with `Retry-After`.
     pub max_concurrency: usize,
