@@ -17,7 +17,8 @@ use super::WASMFN;
 const COPIED: &[&str] = &[
     "Cargo.toml",
     "Cargo.lock",
-    "guest-sdk",
+    "guest-sdk/rust",
+    "guest-sdk/wit",
     "host/Cargo.toml",
     "host/src",
     "host/templates",

@@ -338,8 +338,11 @@ mod tests {
     #[test]
     fn relative_paths_climb_to_the_common_ancestor() {
         assert_eq!(
-            relative_path(Path::new("/w/functions/greeter"), Path::new("/w/guest-sdk")),
-            Path::new("../../guest-sdk")
+            relative_path(
+                Path::new("/w/functions/greeter"),
+                Path::new("/w/guest-sdk/rust")
+            ),
+            Path::new("../../guest-sdk/rust")
         );
         assert_eq!(
             relative_path(Path::new("/w"), Path::new("/w/functions")),
@@ -359,18 +362,18 @@ mod tests {
             FunctionKind::Transformer,
         ] {
             for template in [CARGO_TOML, kind.template()] {
-                let text = render(template, "greeter", Path::new("../../guest-sdk"));
+                let text = render(template, "greeter", Path::new("../../guest-sdk/rust"));
                 assert!(!text.contains("{{"), "{kind:?}: {text}");
             }
             assert!(kind.template().contains("wasmfn_guest::function!(handle);"));
             assert!(kind.template().contains("#[test]"), "{kind:?} has a test");
         }
-        let manifest = render(CARGO_TOML, "greeter", Path::new("../../guest-sdk"));
+        let manifest = render(CARGO_TOML, "greeter", Path::new("../../guest-sdk/rust"));
         let manifest: toml::Table = manifest.parse().unwrap();
         assert_eq!(manifest["package"]["name"].as_str(), Some("greeter"));
         assert_eq!(
             manifest["dependencies"][GUEST_SDK]["path"].as_str(),
-            Some("../../guest-sdk")
+            Some("../../guest-sdk/rust")
         );
     }
 }

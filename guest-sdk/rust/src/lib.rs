@@ -32,7 +32,7 @@ pub mod bindings {
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         world: "function",
-        path: "wit",
+        path: "../wit",
         pub_export_macro: true,
         export_macro_name: "export_function",
         additional_derives: [PartialEq, Eq],
