@@ -67,6 +67,10 @@ async fn guest_records_are_cut_counted_and_escaped() {
         .filter(|l| l.contains("flood record"))
         .count();
     assert!(kept <= 2 * 256, "{kept} records kept");
+    assert!(
+        !server.log().iter().any(|l| l.contains("quiet record")),
+        "debug records are below RUST_LOG=info"
+    );
 
     // One record is at most 4,096 bytes of message.
     let huge = server.wait_for_log("huge:");

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tracing::Level;
+use tracing::level_filters::LevelFilter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
@@ -90,6 +91,11 @@ impl EventLog {
     /// Logs `message` at `level` (from `stream`, for stdout/stderr), unless
     /// a bound drops it.
     pub(super) fn record(&self, level: Level, stream: Option<&'static str>, message: &str) {
+        // A record no subscriber would print (a guest's debug lines at
+        // `RUST_LOG=info`) costs nothing and counts toward no bound.
+        if level > LevelFilter::current() {
+            return;
+        }
         if self.records.fetch_add(1, Ordering::Relaxed) >= MAX_RECORDS_PER_EVENT {
             self.over_event.fetch_add(1, Ordering::Relaxed);
             return;

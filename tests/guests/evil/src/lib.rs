@@ -55,6 +55,8 @@ fn handle(event: Event) -> Result<Vec<Event>, Error> {
         "log-flood" => {
             for i in 0..10_000 {
                 wasmfn_guest::info!("flood record {i}");
+                // Below the host's level: neither logged nor counted.
+                wasmfn_guest::debug!("quiet record {i}");
             }
             Ok(Vec::new())
         }
