@@ -39,6 +39,10 @@ pub enum Command {
     Build(BuildArgs),
     /// Create a function crate that builds and passes its test at once.
     New(NewArgs),
+    /// Internal: compile one module read from stdin within bounds (the host
+    /// runs it as a child process; see `sandbox/compile.rs`).
+    #[command(name = "__compile", hide = true)]
+    CompileWorker(crate::sandbox::CompileWorkerArgs),
 }
 
 /// `wasmfn serve`.
@@ -132,6 +136,16 @@ pub struct LimitArgs {
     /// names the functions' own code (for profiling; bench/run.sh uses it).
     #[arg(long, env = "WASMFN_PERF_MAP")]
     pub perf_map: bool,
+    /// Seconds one module may take to compile; a module past it is refused
+    /// and reported (the compiler runs in a child process that is killed).
+    #[arg(long, env = "WASMFN_COMPILE_TIMEOUT_SECS",
+          default_value_t = crate::sandbox::DEFAULT_COMPILE_TIMEOUT_SECS)]
+    pub compile_timeout_secs: u64,
+    /// Memory, in MiB, the compiler process may use for one module; a
+    /// module needing more is refused and reported.
+    #[arg(long, env = "WASMFN_COMPILE_MEMORY_MB",
+          default_value_t = crate::sandbox::DEFAULT_COMPILE_MEMORY_MB)]
+    pub compile_memory_mb: u64,
 }
 
 /// `wasmfn run`.
@@ -222,19 +236,25 @@ pub struct NewArgs {
 impl LimitArgs {
     /// The sandbox configuration these flags describe, with `cache_dir`;
     /// fuel is metered if `--fuel` is set or the configuration `needs_fuel`.
+    /// Fails when the running binary cannot be found to compile modules in.
     pub fn to_sandbox_config(
         &self,
         cache_dir: Option<PathBuf>,
         needs_fuel: bool,
-    ) -> crate::sandbox::SandboxConfig {
-        crate::sandbox::SandboxConfig {
+    ) -> std::io::Result<crate::sandbox::SandboxConfig> {
+        let compile_bounds = crate::sandbox::CompileBounds::new(
+            std::time::Duration::from_secs(self.compile_timeout_secs.max(1)),
+            self.compile_memory_mb,
+        )?;
+        Ok(crate::sandbox::SandboxConfig {
             max_instances: self.max_instances,
             max_memory_bytes: self.memory_mb << 20,
             timeout: std::time::Duration::from_millis(self.timeout_ms),
             meter_fuel: self.fuel || needs_fuel,
             perf_map: self.perf_map,
             cache_dir,
-        }
+            compile_bounds: Some(compile_bounds),
+        })
     }
 }
 

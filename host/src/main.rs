@@ -7,6 +7,9 @@ use wasmfn::cli::{Cli, Command};
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Command::CompileWorker(args) = &cli.command {
+        return Ok(wasmfn::sandbox::compile_worker(args));
+    }
     // `RUST_BACKTRACE=1` (often set in shells and pods) would also make every
     // error value capture a stack trace; wasmtime creates some per event, and
     // capturing cost ~30% of throughput in bench/. Panics keep their
@@ -30,6 +33,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 .map(|()| ExitCode::SUCCESS),
             Command::Build(args) => wasmfn::commands::build(args).map(|()| ExitCode::SUCCESS),
             Command::New(args) => wasmfn::commands::new(args).map(|()| ExitCode::SUCCESS),
+            Command::CompileWorker(_) => unreachable!("handled before the runtime starts"),
         }
     })
 }

@@ -55,7 +55,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::new(args.limits.to_sandbox_config(
         Some(args.cache_dir.clone()),
         config.first_with_fuel_limit().is_some(),
-    ))?;
+    )?)?;
     let body_timeout = args.connection.read_timeout();
     let app = start(
         &args.functions,

@@ -39,7 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read module {}", args.module.display()))?;
     let sandbox = Sandbox::new(
         args.limits
-            .to_sandbox_config(None, config.limits.fuel.is_some()),
+            .to_sandbox_config(None, config.limits.fuel.is_some())?,
     )?;
     let function = LoadedFunction::compile(&sandbox, &name, &bytes, config)
         .with_context(|| format!("{}", args.module.display()))?;

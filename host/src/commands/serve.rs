@@ -12,7 +12,7 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::ingress::{App, serve as serve_http};
 use crate::outputs::SinkClient;
-use crate::routing::{ConfigSource, Registry, Reloader, load_table};
+use crate::routing::{ConfigSource, Loader, Registry, Reloader};
 use crate::sandbox::{MemoryReset, Sandbox};
 
 /// Runs the server; returns when it has shut down cleanly.
@@ -22,7 +22,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sandbox = Sandbox::new(args.limits.to_sandbox_config(
         Some(args.cache_dir.clone()),
         config.first_with_fuel_limit().is_some(),
-    ))?;
+    )?)?;
     let poll = Duration::from_secs(args.poll_secs.max(1));
     let body_timeout = args.connection.read_timeout();
     let app = start(
@@ -64,7 +64,11 @@ pub(crate) async fn start(
     body_timeout: Duration,
 ) -> anyhow::Result<Arc<App>> {
     let sink = SinkClient::new(config.delivery.clone()).context("creating the sink HTTP client")?;
-    let (table, _) = load_table(dir, config, &sandbox, None).await?;
+    let loader = Loader::new(dir.to_owned(), sandbox.clone());
+    let (table, issues) = loader.load(config).await?;
+    for issue in &issues {
+        tracing::error!(function = %issue.function, "not loaded: {}", issue.message);
+    }
     if table.functions().is_empty() {
         tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
     }
@@ -79,8 +83,8 @@ pub(crate) async fn start(
     }
 
     let registry = Arc::new(Registry::new(table));
-    Arc::new(Reloader::new(dir.to_owned(), sandbox.clone(), registry.clone()).with_config(source))
-        .watch(poll);
+    registry.record_startup(issues);
+    Arc::new(Reloader::new(loader, registry.clone(), config).with_config(source)).watch(poll);
     Ok(Arc::new(App {
         registry,
         sandbox,

@@ -124,6 +124,8 @@ pub struct FunctionConfig {
     pub output: Output,
     /// What its `config.get` sees: `env`, then `env_files` (later wins).
     pub settings: Settings,
+    /// The env files its settings were read from, `${VAR}`s expanded.
+    pub env_files: Vec<PathBuf>,
     /// Its sandbox and output limits.
     pub limits: Limits,
     /// Its de-duplication window for redelivered events (`None`: off).
@@ -273,6 +275,7 @@ impl Config {
                 }
             };
             let mut settings = HashMap::new();
+            let mut env_files = Vec::with_capacity(function.env_files.len());
             for (setting, value) in function.env {
                 let value = expand(&format!("env.{setting}"), &value)?;
                 settings.insert(setting, value);
@@ -292,6 +295,7 @@ impl Config {
                     )
                 })?;
                 settings.extend(parsed);
+                env_files.push(file);
             }
             let limits = function.limits.validate().map_err(|(field, message)| {
                 invalid(format!("functions.{name}.limits.{field}"), message)
@@ -320,6 +324,7 @@ impl Config {
                 FunctionConfig {
                     output,
                     settings: Settings(Arc::new(settings)),
+                    env_files,
                     limits,
                     dedup,
                 },

@@ -1,19 +1,26 @@
-//! Loading the functions directory: every `<name>.wasm` is read (through the
-//! kubelet's symlinks), digested and compiled — in parallel, off the request
-//! path — then assembled into a [`FunctionTable`] with its configuration.
+//! Loading the functions directory: every `<name>.wasm` is read and
+//! digested on a blocking thread (`files.rs`), compiled — in parallel, off
+//! the request path, within the sandbox's compile bounds — and assembled
+//! into a [`FunctionTable`] with its configuration.
+//!
+//! A file that cannot be a function (see `files.rs`) is reported for its name
+//! only and the others load, at startup too. A module that does not compile
+//! (or passes a compile bound) stops startup, as the operator shipped a
+//! broken function; on a reload any failure keeps the name's previous
+//! version serving.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use std::collections::HashMap;
+use tokio::sync::{Semaphore, mpsc};
 
-use tokio::sync::Semaphore;
-
-use super::table::{FunctionTable, LoadIssue, LoadedFunction, digest};
+use super::files::{MAX_MODULE_BYTES, read_dir_modules};
+use super::table::{FunctionTable, LoadIssue, LoadedFunction};
 use crate::config::Config;
 use crate::sandbox::{CompiledModule, Sandbox, SandboxError};
 
-/// Why the functions directory could not be loaded.
+/// Why the functions directory, or one module in it, could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The directory cannot be listed.
@@ -34,6 +41,38 @@ pub enum LoadError {
         /// Why.
         source: std::io::Error,
     },
+    /// The name is not a regular file after following symlinks.
+    #[error(
+        "{path} is {kind}, not a regular file; a function is a .wasm file (or a symlink to one)"
+    )]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, e.g. "a FIFO".
+        kind: &'static str,
+    },
+    /// The file is larger than [`MAX_MODULE_BYTES`].
+    #[error("{path} is larger than the {} MiB a module may have", MAX_MODULE_BYTES >> 20)]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a WebAssembly binary (its content is never quoted).
+    #[error(
+        "{path} is not a WebAssembly binary (it does not start with \\0asm); serve a component built by `wasmfn build` (WAT text is accepted only by `wasmfn run`)"
+    )]
+    NotBinary {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file name cannot name a function.
+    #[error("{file}: {reason}; function files are named `[a-z0-9][a-z0-9-_.]*.wasm`")]
+    Name {
+        /// The file name, with control characters escaped.
+        file: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
     /// A module does not compile or does not satisfy the WIT world.
     #[error("{path}: {source}; build functions with the wasmfn-guest SDK for wasm32-wasip2")]
     Compile {
@@ -52,159 +91,225 @@ pub enum LoadError {
     Table(String),
 }
 
-/// The `.wasm` files of `dir`, by function name, sorted. Hidden entries (the
-/// kubelet's `..data` and `..<timestamp>` directories, editors' temp files)
-/// are skipped; symlinks are followed.
-pub fn list_modules(dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Directory {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let mut modules = Vec::new();
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            continue;
-        };
-        let Some(name) = file_name.strip_suffix(".wasm") else {
-            continue;
-        };
-        if name.is_empty() || name.starts_with('.') || name.starts_with('~') {
-            continue;
-        }
-        modules.push((name.to_owned(), entry.path()));
-    }
-    modules.sort();
-    Ok(modules)
+/// A module's compilation, by digest.
+enum Compiled {
+    /// Being compiled.
+    Pending,
+    /// Ready to serve.
+    Ready(CompiledModule),
+    /// Refused; kept so the same bytes are not compiled again.
+    Failed(SandboxError),
 }
 
-/// Loads every module in `dir` with `config`, reading, digesting and
-/// compiling on blocking threads, and builds the table.
-///
-/// With `previous` (a reload), a module whose digest is already loaded is not
-/// recompiled, and a module that cannot be read or compiled keeps its
-/// previous version serving (or stays absent if new), reported as a
-/// [`LoadIssue`]. Without it (start-up), any such module is an error.
-pub async fn load_table(
-    dir: &Path,
-    config: &Config,
-    sandbox: &Arc<Sandbox>,
-    previous: Option<&FunctionTable>,
-) -> Result<(FunctionTable, Vec<LoadIssue>), LoadError> {
-    if !sandbox.meters_fuel()
-        && let Some(name) = config.first_with_fuel_limit()
-    {
-        return Err(LoadError::FuelNotMetered(name.to_owned()));
-    }
-    let modules = list_modules(dir)?;
-    let mut compiled: HashMap<String, CompiledModule> = previous
-        .map(|table| {
-            table
-                .functions()
-                .into_iter()
-                .map(|f| (f.digest.clone(), f.module.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+/// Loads the functions directory into tables, remembering compiled modules
+/// by digest across loads so unchanged modules are never recompiled.
+pub struct Loader {
+    dir: PathBuf,
+    sandbox: Arc<Sandbox>,
+    modules: Arc<Mutex<HashMap<String, Compiled>>>,
+    /// Cranelift already spreads one compilation over every core; running
+    /// more compilations than cores at once only raises peak memory.
+    slots: Arc<Semaphore>,
+    compiled: Option<mpsc::Sender<()>>,
+}
 
-    // Read and digest every file; compile each new digest once, in parallel.
-    let mut read = Vec::with_capacity(modules.len());
-    let mut to_compile: HashMap<String, Vec<u8>> = HashMap::new();
-    for (name, path) in modules {
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let digest = digest(&bytes);
-                let size = bytes.len();
-                if !compiled.contains_key(&digest) {
-                    to_compile.entry(digest.clone()).or_insert(bytes);
-                }
-                read.push((name, Ok((digest, size))));
-            }
-            Err(source) => read.push((name, Err(LoadError::Read { path, source }))),
-        }
-    }
-    // Cranelift already spreads one compilation over every core; running
-    // more compilations than cores at once only raises peak memory.
-    let slots = Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    ));
-    let tasks: Vec<_> = to_compile
-        .into_iter()
-        .map(|(digest, bytes)| {
-            let (sandbox, slots) = (sandbox.clone(), slots.clone());
-            tokio::spawn(async move {
-                let _slot = slots.acquire_owned().await.expect("semaphore never closed");
-                tokio::task::spawn_blocking(move || match sandbox.compile(&bytes, &digest) {
-                    Ok(module) => Ok((digest, module)),
-                    Err(err) => Err((digest, err)),
-                })
-                .await
-                .expect("module compilation task panicked")
-            })
-        })
-        .collect();
-    let compiling = !tasks.is_empty();
-    let mut failed: HashMap<String, SandboxError> = HashMap::new();
-    for task in tasks {
-        match task.await.expect("module compilation task panicked") {
-            Ok((digest, module)) => {
-                compiled.insert(digest, module);
-            }
-            Err((digest, err)) => {
-                failed.insert(digest, err);
-            }
-        }
-    }
-    if compiling {
-        release_compiler_memory();
-    }
-
-    let mut functions = Vec::with_capacity(read.len());
-    let mut issues = Vec::new();
-    for (name, outcome) in read {
-        let loaded = outcome.and_then(|(digest, size)| match compiled.get(&digest) {
-            Some(module) => Ok(LoadedFunction::new(
-                &name,
-                digest,
-                size,
-                module.clone(),
-                config.function(&name),
+impl Loader {
+    /// A loader of `dir`, compiling with `sandbox`.
+    pub fn new(dir: PathBuf, sandbox: Arc<Sandbox>) -> Loader {
+        Loader {
+            dir,
+            sandbox,
+            modules: Arc::default(),
+            slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
-            None => Err(LoadError::Compile {
-                path: dir.join(format!("{name}.wasm")),
-                source: failed[&digest].clone(),
-            }),
-        });
-        match loaded {
-            Ok(function) => functions.push(function),
-            Err(err) => {
-                let Some(previous) = previous else {
-                    return Err(err);
-                };
-                if let Some(old) = previous.find(&name) {
-                    functions.push(LoadedFunction::new(
-                        &name,
-                        old.digest.clone(),
-                        old.size,
-                        old.module.clone(),
-                        config.function(&name),
-                    ));
+            compiled: None,
+        }
+    }
+
+    /// Sends on `compiled` whenever a compilation started by
+    /// [`Self::reload`] ends, so the caller reloads again to serve it.
+    pub fn notify_compiled(&mut self, compiled: mpsc::Sender<()>) {
+        self.compiled = Some(compiled);
+    }
+
+    /// The directory loaded.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Startup: loads every module of the directory with `config`, waiting
+    /// for every compilation. Names that cannot be functions (see the module
+    /// docs) are returned as issues; a module that does not compile is an
+    /// error.
+    pub async fn load(
+        &self,
+        config: &Config,
+    ) -> Result<(FunctionTable, Vec<LoadIssue>), LoadError> {
+        self.assemble(config, None).await
+    }
+
+    /// A reload: the table for the directory as it is now, against the
+    /// `previous` one. Modules already compiled are reused by digest; new
+    /// ones start compiling and, until they are ready, their name keeps its
+    /// previous version (or stays absent), so one slow module never delays
+    /// the others. Anything that cannot load keeps its previous version and
+    /// is returned as an issue.
+    pub async fn reload(
+        &self,
+        config: &Config,
+        previous: &FunctionTable,
+    ) -> Result<(FunctionTable, Vec<LoadIssue>), LoadError> {
+        self.assemble(config, Some(previous)).await
+    }
+
+    async fn assemble(
+        &self,
+        config: &Config,
+        previous: Option<&FunctionTable>,
+    ) -> Result<(FunctionTable, Vec<LoadIssue>), LoadError> {
+        if !self.sandbox.meters_fuel()
+            && let Some(name) = config.first_with_fuel_limit()
+        {
+            return Err(LoadError::FuelNotMetered(name.to_owned()));
+        }
+        let known: HashSet<String> = self.lock().keys().cloned().collect();
+        let dir = self.dir.clone();
+        let (read, mut issues) =
+            tokio::task::spawn_blocking(move || read_dir_modules(&dir, &known))
+                .await
+                .expect("reading the functions directory panicked")?;
+
+        let mut compiling = Vec::new();
+        let mut read_outcomes = Vec::with_capacity(read.len());
+        for (name, path, outcome) in read {
+            let outcome = outcome.map(|mut module| {
+                if let Some(bytes) = module.bytes.take() {
+                    compiling.extend(self.start_compile(module.digest.clone(), bytes));
                 }
+                (module.digest, module.size)
+            });
+            read_outcomes.push((name, path, outcome));
+        }
+        if previous.is_none() {
+            for task in compiling {
+                task.await.expect("module compilation task panicked");
+            }
+        }
+
+        // Digests the directory holds now: what the compiled modules are
+        // pruned to, with the new table's.
+        let mut used: HashSet<String> = read_outcomes
+            .iter()
+            .filter_map(|(_, _, outcome)| outcome.as_ref().ok().map(|(d, _)| d.clone()))
+            .collect();
+        let mut functions = Vec::with_capacity(read_outcomes.len());
+        let modules = self.lock();
+        for (name, path, outcome) in read_outcomes {
+            let loaded = outcome.and_then(|(digest, size)| match modules.get(&digest) {
+                Some(Compiled::Ready(module)) => Ok(Some(LoadedFunction::new(
+                    &name,
+                    digest,
+                    size,
+                    module.clone(),
+                    config.function(&name),
+                ))),
+                Some(Compiled::Failed(err)) => Err(LoadError::Compile {
+                    path,
+                    source: err.clone(),
+                }),
+                Some(Compiled::Pending) | None => Ok(None),
+            });
+            let err = match loaded {
+                Ok(Some(function)) => {
+                    functions.push(function);
+                    continue;
+                }
+                Ok(None) => None,
+                Err(err @ LoadError::Compile { .. }) if previous.is_none() => return Err(err),
+                Err(err) => Some(err),
+            };
+            if let Some(old) = previous.and_then(|p| p.find(&name)) {
+                functions.push(LoadedFunction::new(
+                    &name,
+                    old.digest.clone(),
+                    old.size,
+                    old.module.clone(),
+                    config.function(&name),
+                ));
+            }
+            if let Some(err) = err {
                 issues.push(LoadIssue {
                     function: name,
                     message: err.to_string(),
                 });
             }
         }
-    }
-    for name in config.functions.keys() {
-        if !functions.iter().any(|f| f.name() == name) {
-            tracing::warn!(function = %name, dir = %dir.display(), "wasmfn.toml configures a function with no .wasm file");
+        drop(modules);
+        used.extend(functions.iter().map(|f| f.digest.clone()));
+        self.forget_unused(&used);
+        for name in config.functions.keys() {
+            if !functions.iter().any(|f| f.name() == name) {
+                tracing::warn!(function = %name, dir = %self.dir.display(), "wasmfn.toml configures a function with no .wasm file");
+            }
         }
+        let table = FunctionTable::new(functions, config.default_function.as_deref())
+            .map_err(LoadError::Table)?;
+        Ok((table, issues))
     }
-    let table = FunctionTable::new(functions, config.default_function.as_deref())
-        .map_err(LoadError::Table)?;
-    Ok((table, issues))
+
+    /// Starts compiling `bytes` unless its digest is already known; the task
+    /// ends when the outcome is recorded.
+    fn start_compile(&self, digest: String, bytes: Vec<u8>) -> Option<tokio::task::JoinHandle<()>> {
+        {
+            let mut modules = self.lock();
+            if modules.contains_key(&digest) {
+                return None;
+            }
+            modules.insert(digest.clone(), Compiled::Pending);
+        }
+        let (sandbox, slots, modules, compiled) = (
+            self.sandbox.clone(),
+            self.slots.clone(),
+            self.modules.clone(),
+            self.compiled.clone(),
+        );
+        Some(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("semaphore never closed");
+            let key = digest.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let outcome = sandbox.compile(&bytes, &key);
+                release_compiler_memory();
+                outcome
+            })
+            .await
+            .expect("module compilation panicked");
+            let outcome = match outcome {
+                Ok(module) => Compiled::Ready(module),
+                Err(err) => Compiled::Failed(err),
+            };
+            modules
+                .lock()
+                .expect("compiled modules lock")
+                .insert(digest, outcome);
+            if let Some(compiled) = compiled {
+                // A full channel already holds a pending reload.
+                let _ = compiled.try_send(());
+            }
+        }))
+    }
+
+    /// Drops compiled modules (and remembered failures) whose digest is not
+    /// `used` any more; pending ones stay.
+    fn forget_unused(&self, used: &HashSet<String>) {
+        self.lock().retain(|digest, compiled| {
+            matches!(compiled, Compiled::Pending) || used.contains(digest)
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Compiled>> {
+        self.modules.lock().expect("compiled modules lock")
+    }
 }
 
 /// Hands the heap the compiler freed back to the kernel. glibc keeps freed
@@ -216,30 +321,5 @@ fn release_compiler_memory() {
     // SAFETY: malloc_trim only returns free pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_wasm_files_through_kubelet_symlinks_skipping_hidden_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let data = root.join("..2026_11_21_00_00_00.000000001");
-        std::fs::create_dir(&data).unwrap();
-        std::fs::write(data.join("handler.wasm"), b"x").unwrap();
-        std::fs::write(data.join("wasmfn.toml"), b"").unwrap();
-        std::os::unix::fs::symlink(&data, root.join("..data")).unwrap();
-        std::os::unix::fs::symlink("..data/handler.wasm", root.join("handler.wasm")).unwrap();
-        std::fs::write(root.join(".handler.wasm.swp"), b"x").unwrap();
-        std::fs::write(root.join(".tmp.wasm"), b"x").unwrap();
-        let names: Vec<String> = list_modules(root)
-            .unwrap()
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
-        assert_eq!(names, vec!["handler"]);
     }
 }

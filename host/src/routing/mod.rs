@@ -3,11 +3,13 @@
 //! swapped as a whole.
 
 mod dedup;
+mod files;
 mod load;
 mod reload;
 mod table;
 
 pub use dedup::DedupWindow;
-pub use load::{LoadError, list_modules, load_table};
+pub use files::{Listing, MAX_MODULE_BYTES, RESERVED_NAMES, list_modules};
+pub use load::{LoadError, Loader};
 pub use reload::{ConfigSource, EnvLookup, Reloader};
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

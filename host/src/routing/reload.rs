@@ -6,19 +6,28 @@
 //! files arrive as ordinary events. Every event (debounced) or a changed
 //! directory fingerprint triggers one reload; unchanged modules are reused
 //! by digest, so only new or changed ones are compiled — off the request path.
+//! A reload does not wait for compilations: each one that ends triggers
+//! another reload, so a module that compiles slowly delays no other.
+//!
+//! Every `env_files` path of the configuration is watched too, through its
+//! directory (a Vault agent, or the kubelet for a Secret volume, replaces the
+//! file by an atomic rename, which a watch on the file itself would lose),
+//! and fingerprinted by the poll: a rewritten env file reloads its
+//! function's settings.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind};
-use notify::{EventKind, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use super::load::{list_modules, load_table};
+use super::files::list_modules;
+use super::load::Loader;
 use super::table::{LoadIssue, Registry};
 use crate::config::{CONFIG_FILE, Config, ConfigError};
-use crate::sandbox::Sandbox;
 
 /// Quiet time after a file event before reloading, so a burst of events
 /// (a kubelet swap, a multi-file copy) is one reload.
@@ -69,20 +78,33 @@ impl ConfigSource {
 /// Reloads one functions directory into a registry.
 pub struct Reloader {
     dir: PathBuf,
-    sandbox: Arc<Sandbox>,
+    loader: Loader,
     registry: Arc<Registry>,
     config: ConfigSource,
+    /// A compilation a reload started has ended.
+    compiled: Mutex<Option<mpsc::Receiver<()>>>,
+    /// The env files of the last configuration loaded.
+    env_files: Mutex<Vec<PathBuf>>,
 }
 
 impl Reloader {
-    /// A reloader of `dir` into `registry`.
-    pub fn new(dir: PathBuf, sandbox: Arc<Sandbox>, registry: Arc<Registry>) -> Reloader {
+    /// A reloader of `loader`'s directory into `registry`, which serves
+    /// `config` now (its env files are watched from the start).
+    pub fn new(mut loader: Loader, registry: Arc<Registry>, config: &Config) -> Reloader {
+        let (compiled_tx, compiled) = mpsc::channel(1);
+        loader.notify_compiled(compiled_tx);
         Reloader {
-            dir,
-            sandbox,
+            dir: loader.dir().to_owned(),
+            loader,
             registry,
             config: ConfigSource::InDir,
+            compiled: Mutex::new(Some(compiled)),
+            env_files: Mutex::new(env_files(config)),
         }
+    }
+
+    fn env_files(&self) -> Vec<PathBuf> {
+        self.env_files.lock().expect("env files lock").clone()
     }
 
     /// Reads the configuration from `config` instead of the directory.
@@ -95,12 +117,19 @@ impl Reloader {
     /// be loaded keeps its previous version serving and is recorded for
     /// `/readyz`; a bad `wasmfn.toml` keeps the whole previous table.
     pub async fn reload(&self) {
-        let config = match self.config.load(&self.dir) {
+        // Off the async workers: the configuration and env files are files
+        // like the modules.
+        let (source, dir) = (self.config.clone(), self.dir.clone());
+        let config = tokio::task::spawn_blocking(move || source.load(&dir))
+            .await
+            .expect("reading the configuration panicked");
+        let config = match config {
             Ok(config) => config,
             Err(err) => return self.fail(CONFIG_FILE, err.to_string()),
         };
+        *self.env_files.lock().expect("env files lock") = env_files(&config);
         let previous = self.registry.snapshot();
-        match load_table(&self.dir, &config, &self.sandbox, Some(&previous)).await {
+        match self.loader.reload(&config, &previous).await {
             Ok((table, issues)) => {
                 for function in table.functions() {
                     match previous.find(function.name()) {
@@ -140,9 +169,15 @@ impl Reloader {
     }
 
     /// Watches the directory until the process ends: reloads after file
-    /// events (debounced) and whenever the fallback poll, every `poll`, sees
-    /// a changed fingerprint.
+    /// events (debounced), whenever the fallback poll, every `poll`, sees
+    /// a changed fingerprint, and when a compilation ends.
     pub fn watch(self: Arc<Self>, poll: Duration) -> tokio::task::JoinHandle<()> {
+        let mut compiled = self
+            .compiled
+            .lock()
+            .expect("reloader lock")
+            .take()
+            .expect("a reloader is watched once");
         let (events_tx, mut events) = mpsc::channel::<()>(1);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok_and(|event| changes_content(&event.kind)) {
@@ -162,28 +197,82 @@ impl Reloader {
             }
         };
         tokio::spawn(async move {
-            let _watcher = watcher;
+            let mut watcher = watcher;
+            let mut watched = HashSet::new();
             let config_file = self.config.path(&self.dir);
-            let mut last = fingerprint(&self.dir, &config_file);
+            let take_fingerprint = || {
+                let (dir, mut files) = (self.dir.clone(), self.env_files());
+                files.push(config_file.clone());
+                tokio::task::spawn_blocking(move || fingerprint(&dir, &files))
+            };
+            let mut last = take_fingerprint().await.expect("fingerprint panicked");
             let mut ticker = tokio::time::interval(poll);
             ticker.reset();
             loop {
+                if let Some(watcher) = &mut watcher {
+                    self.watch_env_dirs(watcher, &mut watched);
+                }
                 tokio::select! {
                     Some(()) = events.recv() => {
                         tokio::time::sleep(DEBOUNCE).await;
                         while events.try_recv().is_ok() {}
                     }
+                    Some(()) = compiled.recv() => {}
                     _ = ticker.tick() => {
-                        if fingerprint(&self.dir, &config_file) == last {
+                        if take_fingerprint().await.expect("fingerprint panicked") == last {
                             continue;
                         }
                     }
                 }
-                last = fingerprint(&self.dir, &config_file);
+                last = take_fingerprint().await.expect("fingerprint panicked");
                 self.reload().await;
             }
         })
     }
+}
+
+impl Reloader {
+    /// Watches the directory of every env file (`watched` holds those
+    /// watched so far; the functions directory is watched already), and
+    /// stops watching the ones no env file is in any more.
+    fn watch_env_dirs(&self, watcher: &mut RecommendedWatcher, watched: &mut HashSet<PathBuf>) {
+        let wanted: HashSet<PathBuf> = self
+            .env_files()
+            .iter()
+            .filter_map(|file| file.parent())
+            .filter(|dir| *dir != self.dir)
+            .map(Path::to_owned)
+            .collect();
+        for dir in watched.difference(&wanted) {
+            let _ = watcher.unwatch(dir);
+        }
+        watched.retain(|dir| wanted.contains(dir));
+        for dir in wanted {
+            if watched.contains(&dir) {
+                continue;
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(dir);
+                }
+                Err(err) => {
+                    tracing::warn!(dir = %dir.display(), "cannot watch this env files' directory, the poll still checks them: {err}")
+                }
+            }
+        }
+    }
+}
+
+/// The env files `config` reads, for every function.
+fn env_files(config: &Config) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = config
+        .functions
+        .values()
+        .flat_map(|function| function.env_files.iter().cloned())
+        .collect();
+    files.sort();
+    files.dedup();
+    files
 }
 
 /// Whether a file event can change what the directory serves. Opens, reads
@@ -197,13 +286,14 @@ fn changes_content(kind: &EventKind) -> bool {
     }
 }
 
-/// What the poll compares: every module's and the config's resolved path,
-/// size and modification time (a kubelet swap changes the resolved paths).
-fn fingerprint(dir: &Path, config_file: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+/// What the poll compares: every module's and `others`' (the config and
+/// env files) resolved path, size and modification time (a kubelet swap, or
+/// a rename over a file, changes the resolved path or the time).
+fn fingerprint(dir: &Path, others: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files: Vec<PathBuf> = list_modules(dir)
-        .map(|modules| modules.into_iter().map(|(_, path)| path).collect())
+        .map(|listing| listing.modules.into_iter().map(|(_, path)| path).collect())
         .unwrap_or_default();
-    files.push(config_file.to_owned());
+    files.extend_from_slice(others);
     files
         .into_iter()
         .map(|path| {
@@ -249,6 +339,19 @@ mod tests {
         };
         let err = missing.load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("missing.toml"), "{err}");
+    }
+
+    #[test]
+    fn the_poll_sees_an_env_file_replaced_by_a_rename() {
+        let functions = tempfile::tempdir().unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        let env = secrets.path().join("app.env");
+        std::fs::write(&env, "A=1\n").unwrap();
+        let before = fingerprint(functions.path(), std::slice::from_ref(&env));
+        let tmp = secrets.path().join(".app.env.tmp");
+        std::fs::write(&tmp, "A=22\n").unwrap();
+        std::fs::rename(&tmp, &env).unwrap();
+        assert_ne!(fingerprint(functions.path(), &[env]), before);
     }
 
     #[test]

@@ -250,6 +250,11 @@ impl Registry {
         status.issues = issues;
     }
 
+    /// Records what loading at startup could not load (not a reload).
+    pub fn record_startup(&self, issues: Vec<LoadIssue>) {
+        self.status.lock().expect("reload status lock").issues = issues;
+    }
+
     /// What the reloads so far did.
     pub fn reload_status(&self) -> ReloadStatus {
         self.status.lock().expect("reload status lock").clone()

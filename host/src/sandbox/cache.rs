@@ -36,15 +36,19 @@ impl ArtifactCache {
     }
 
     /// The component for `bytes` (whose digest is `digest`): from the cache
-    /// when present, else compiled and written to the cache.
+    /// when present, else compiled by `precompile` and written to the cache.
     pub(super) fn component(
         &self,
         engine: &Engine,
         bytes: &[u8],
         digest: &str,
+        precompile: impl FnOnce(&[u8]) -> wasmtime::Result<Vec<u8>>,
     ) -> wasmtime::Result<Component> {
         let Some(dir) = &self.dir else {
-            return Component::new(engine, bytes);
+            let artifact = precompile(bytes)?;
+            // SAFETY: `artifact` was produced just now for this engine's
+            // settings, by this process or its own compile worker.
+            return unsafe { Component::deserialize(engine, &artifact) };
         };
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
         let path = dir.join(format!("{hex}-{}.cwasm", self.engine_key));
@@ -62,7 +66,7 @@ impl ArtifactCache {
                 }
             }
         }
-        let artifact = engine.precompile_component(bytes)?;
+        let artifact = precompile(bytes)?;
         static WRITES: AtomicU64 = AtomicU64::new(0);
         let tmp = path.with_extension(format!(
             "tmp{}-{}",
@@ -74,7 +78,8 @@ impl ArtifactCache {
             tracing::warn!(path = %path.display(), "cannot write the compiled-artifact cache: {err}");
             let _ = std::fs::remove_file(&tmp);
         }
-        // SAFETY: `artifact` was produced just now by this engine.
+        // SAFETY: `artifact` was produced just now for this engine's
+        // settings, by this process or its own compile worker.
         unsafe { Component::deserialize(engine, &artifact) }
     }
 }

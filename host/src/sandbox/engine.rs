@@ -9,6 +9,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::bindings::{Function, FunctionPre};
 use super::cache::ArtifactCache;
+use super::compile::{CompileBounds, precompile_component};
 use super::invoke::SandboxError;
 use super::state::InstanceState;
 
@@ -46,6 +47,9 @@ pub struct SandboxConfig {
     pub perf_map: bool,
     /// Compiled-artifact cache directory (`None`: compile every time).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Bounds on compiling a module, in a child process (`None`: compile
+    /// in this process, unbounded; unit tests).
+    pub compile_bounds: Option<CompileBounds>,
 }
 
 /// How a finished instance's memory is made fresh for the next one.
@@ -68,6 +72,7 @@ impl Default for SandboxConfig {
             meter_fuel: false,
             perf_map: false,
             cache_dir: None,
+            compile_bounds: None,
         }
     }
 }
@@ -128,9 +133,17 @@ impl Sandbox {
     /// or takes it from the artifact cache, and links it against the host's
     /// imports, so that it satisfies the `wasmfn:function` world.
     pub fn compile(&self, bytes: &[u8], digest: &str) -> Result<CompiledModule, SandboxError> {
+        let precompile = |bytes: &[u8]| {
+            precompile_component(
+                &self.engine,
+                self.limits.compile_bounds.as_ref(),
+                self.limits.meter_fuel,
+                bytes,
+            )
+        };
         let component = self
             .cache
-            .component(&self.engine, bytes, digest)
+            .component(&self.engine, bytes, digest, precompile)
             .map_err(SandboxError::compile)?;
         let pre = self
             .linker
@@ -165,18 +178,31 @@ fn engine(limits: &SandboxConfig, reset: MemoryReset) -> wasmtime::Result<Engine
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_BYTES);
     }
-    let mut config = Config::new();
-    // Metering fuel instruments all compiled code: +1.6% instructions
-    // per event for `simple`, +9.0% for `transformer` (callgrind,
-    // bench/fuel-cost.sh), so it is opt-in.
-    config
-        .epoch_interruption(true)
-        .consume_fuel(limits.meter_fuel)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    let mut config = code_config(limits.meter_fuel);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     if limits.perf_map {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     Engine::new(&config)
+}
+
+/// The settings that shape compiled code, shared by the serving engine and
+/// the compile worker's (`sandbox/compile.rs`), so the worker's artifacts
+/// load here. A setting added here reaches both.
+fn code_config(meter_fuel: bool) -> Config {
+    let mut config = Config::new();
+    // Metering fuel instruments all compiled code: +1.6% instructions
+    // per event for `simple`, +9.0% for `transformer` (callgrind,
+    // bench/fuel-cost.sh), so it is opt-in.
+    config.epoch_interruption(true).consume_fuel(meter_fuel);
+    config
+}
+
+/// The compile worker's engine: the serving engine's code settings without
+/// its pooling allocator, whose address-space reservation would not fit
+/// the worker's memory bound.
+pub(super) fn compile_engine(meter_fuel: bool) -> wasmtime::Result<Engine> {
+    Engine::new(&code_config(meter_fuel))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is
