@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds every function crate in functions/ for wasm32-wasip2 (profile `wasm`:
-# opt-level 3, LTO, stripped) and writes OUT_DIR/<name>.wasm, listing each
-# with its size and digest. The work is `wasmfn build` (host/src/commands/
-# build.rs); this script builds the host first, so it works on a fresh clone.
+# Builds every function in functions/ — Rust crates for wasm32-wasip2 (profile
+# `wasm`: opt-level 3, LTO, stripped), Python, JavaScript, `build` scripts —
+# and writes OUT_DIR/<name>.wasm, listing each with its size and digest. The
+# work is `wasmfn build` (host/src/commands/build.rs); this script installs the
+# guest toolchains and builds the host first, so it works on a fresh clone.
 #
 # usage: scripts/build-functions.sh [OUT_DIR]     (default: target/functions)
 #        CRATES_DIR=tests/guests scripts/build-functions.sh target/test-guests
@@ -15,10 +16,7 @@ out=${1:-$root/target/functions}
 crates=${CRATES_DIR:-functions}
 cd "$root"
 
-if command -v rustup >/dev/null; then
-  rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 \
-    || rustup target add wasm32-wasip2
-fi
+scripts/install-toolchains.sh
 
 if [ -n "${WASMFN_BIN:-}" ]; then
   "$WASMFN_BIN" build --out "$out" --functions-crates "$crates"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command (README, CI): builds the example functions and the test
-# guests for wasm32-wasip2, then runs every unit and end-to-end test
-# (release profile: the same build the demo and benchmarks use).
+# The test command (README, CI): installs the guest toolchains (once), checks
+# and unit-tests the Python and JavaScript SDKs and functions (ruff, pytest,
+# eslint, node --test), builds the example functions (each once, into
+# target/functions) and the test guests, then runs every unit and end-to-end
+# test (release profile: the same build the demo and benchmarks use).
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -- conformance).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +13,9 @@ cd "$root"
   echo "test.sh: ../shared (conformance cases) must sit beside the repository" >&2
   exit 1
 }
+scripts/install-toolchains.sh
+scripts/test-guest-sdks.sh
+
 # Tests first: their build of the host is the `wasmfn` that builds the guests.
 cargo test --release --workspace --no-run "$@"
 export WASMFN_BIN=${CARGO_TARGET_DIR:-target}/release/wasmfn

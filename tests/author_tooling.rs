@@ -76,7 +76,10 @@ fn every_kind_scaffolds_a_crate_that_tests_builds_and_runs() {
     assert_eq!(passing_suites, kinds.len(), "{stdout}");
 
     let out = scratch.path().join("out");
-    let output = scratch.wasmfn(&["build", "--out", out.to_str().unwrap()]);
+    let mut build = vec!["build", "--out", out.to_str().unwrap(), "handler"];
+    let names: Vec<String> = kinds.iter().map(|k| format!("my-{k}")).collect();
+    build.extend(names.iter().map(String::as_str));
+    let output = scratch.wasmfn(&build);
     assert_success("wasmfn build", &output);
     let table = build_table(&String::from_utf8_lossy(&output.stdout));
     let listed: Vec<&str> = table.iter().map(|(name, ..)| name.as_str()).collect();
@@ -88,8 +91,9 @@ fn every_kind_scaffolds_a_crate_that_tests_builds_and_runs() {
     }
     assert!(
         listed.contains(&"handler"),
-        "the examples are built too: {listed:?}"
+        "the example named is built too: {listed:?}"
     );
+    assert_eq!(listed.len(), 4, "only the functions named: {listed:?}");
     for (name, size, digest) in &table {
         let bytes = std::fs::read(out.join(format!("{name}.wasm"))).unwrap();
         assert_eq!(*size, bytes.len() as u64, "{name}");
@@ -158,14 +162,24 @@ fn new_refuses_bad_and_taken_names_and_non_members() {
         stderr(&output)
     );
 
-    let output = scratch.wasmfn(&["new", "stray", "--dir", "host"]);
-    assert_eq!(output.status.code(), Some(1));
+    // A crate joins the workspace by a line in `members`, written by
+    // `wasmfn new` with the manifest's comments kept.
+    assert_success("wasmfn new greeter", &scratch.wasmfn(&["new", "greeter"]));
+    let manifest = std::fs::read_to_string(scratch.path().join("Cargo.toml")).unwrap();
     assert!(
-        stderr(&output).contains("\"host/*\""),
+        manifest.contains("\n    \"functions/greeter\",\n"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("# The Rust function crates"),
+        "{manifest}"
+    );
+    let output = scratch.wasmfn(&["new", "greeter"]);
+    assert!(
+        stderr(&output).contains("already has a crate named `greeter`"),
         "{}",
         stderr(&output)
     );
-    assert!(!scratch.path().join("host/stray").exists());
 
     let output = scratch.wasmfn(&["new", "nowhere", "--dir", "no-such-dir"]);
     assert_eq!(output.status.code(), Some(1));

@@ -34,10 +34,12 @@ pub enum Command {
     /// eventing pipeline the manifests describe (Broker, Triggers, PingSource,
     /// KafkaSink): the whole event path on one machine, for development.
     Dev(DevArgs),
-    /// Build every function crate for wasm32-wasip2 into <name>.wasm files
-    /// and list them with size and digest.
+    /// Build every function in functions/ (Rust, Python, JavaScript, or a
+    /// `build` script) into <name>.wasm files and list them with size and
+    /// digest.
     Build(BuildArgs),
-    /// Create a function crate that builds and passes its test at once.
+    /// Create a function (Rust, Python or JavaScript) that builds and passes
+    /// its tests at once.
     New(NewArgs),
     /// Internal: compile one module read from stdin within bounds (the host
     /// runs it as a child process; see `sandbox/compile.rs`).
@@ -210,25 +212,32 @@ pub struct BuildArgs {
     /// workspace root].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Directory whose subdirectories are the function crates.
-    #[arg(long, default_value = "functions")]
+    /// Directory whose subdirectories are the functions (Rust crates,
+    /// Python `app.py`, JavaScript `index.js`, or a `build` script each).
+    #[arg(long, alias = "functions", default_value = "functions")]
     pub functions_crates: PathBuf,
     /// Cargo profile; `wasm` (the workspace's) is release with opt-level
     /// 3, LTO and stripping, for fast modules.
     #[arg(long, default_value = "wasm")]
     pub profile: String,
+    /// Build only these functions (directory names in the functions
+    /// directory) [default: all of them].
+    pub names: Vec<String>,
 }
 
 /// `wasmfn new`.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// The function's name: its crate, its .wasm file and its route /NAME
-    /// (lowercase letters, digits and '-').
+    /// The function's name: its directory (and crate), its .wasm file and
+    /// its route /NAME (lowercase letters, digits and '-').
     pub name: String,
     /// What the function does, as a starting point.
     #[arg(long, value_enum, default_value = "handler")]
     pub kind: crate::commands::FunctionKind,
-    /// Directory of function crates to create it in.
+    /// The language it is written in.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: crate::commands::Lang,
+    /// Directory of functions to create it in.
     #[arg(long, default_value = "functions")]
     pub dir: PathBuf,
 }

@@ -2,8 +2,10 @@
 //! tooling (`wasmfn new`, `wasmfn build`) without touching the real one.
 //!
 //! Only what cargo needs to load the workspace is copied: the root manifest
-//! and lock file, the guest SDK, the member crates' sources (`host`,
-//! `functions`, `tests/guests`). Modification times are kept, and builds use
+//! and lock file, the guest SDKs, the member crates' sources (`host`,
+//! `functions`, `tests/guests`), plus the pytest and ruff settings. The
+//! installed guest toolchains (`guest-sdk/python/.venv`,
+//! `guest-sdk/js/node_modules`) are linked, not copied. Modification times are kept, and builds use
 //! the real target directory (`CARGO_TARGET_DIR`): cargo hashes path
 //! packages relative to the workspace root, so the copy's unchanged crates
 //! are already fresh and only new or edited ones compile.
@@ -19,12 +21,19 @@ const COPIED: &[&str] = &[
     "Cargo.lock",
     "guest-sdk/rust",
     "guest-sdk/wit",
+    "guest-sdk/python",
+    "guest-sdk/js",
+    "pytest.ini",
     "host/Cargo.toml",
     "host/src",
     "host/templates",
     "functions",
     "tests/guests",
 ];
+
+/// Installed toolchains inside the copied parts: linked from the real
+/// workspace (when installed there), never copied.
+const LINKED: &[&str] = &["guest-sdk/python/.venv", "guest-sdk/js/node_modules"];
 
 /// A scratch workspace in a temporary directory, removed on drop.
 pub struct ScratchWorkspace {
@@ -41,6 +50,11 @@ impl ScratchWorkspace {
         let root = super::workspace_root();
         for part in COPIED {
             copy_keeping_mtimes(&root.join(part), &dir.path().join(part));
+        }
+        for part in LINKED {
+            if root.join(part).exists() {
+                std::os::unix::fs::symlink(root.join(part), dir.path().join(part)).unwrap();
+            }
         }
         ScratchWorkspace { dir }
     }
@@ -91,6 +105,10 @@ pub fn target_dir() -> PathBuf {
 
 /// Copies the file or tree `from` to `to`, keeping modification times.
 fn copy_keeping_mtimes(from: &Path, to: &Path) {
+    let name = from.file_name().unwrap_or_default();
+    if LINKED.iter().any(|l| from.ends_with(l)) || name == "__pycache__" {
+        return;
+    }
     let meta = std::fs::metadata(from).unwrap();
     if meta.is_dir() {
         std::fs::create_dir_all(to).unwrap();

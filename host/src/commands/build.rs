@@ -1,6 +1,8 @@
-//! `wasmfn build`: compiles every function crate to a wasm32-wasip2
-//! component, copies each to the output directory as `<function>.wasm` and
-//! lists them with their size and the digest the host will report.
+//! `wasmfn build`: builds every function in `functions/` by its language
+//! (`languages.rs`): the Rust crates to wasm32-wasip2 components in one cargo
+//! run, then each Python, JavaScript and `build`-script function in turn;
+//! writes each as `<function>.wasm` in the output directory and lists them
+//! with their size and the digest the host will report.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::cargo::{CargoError, Package, WASM_TARGET, Workspace, build_wasm};
+use super::languages::{self, Language, LanguageError};
 use crate::cli::BuildArgs;
 use crate::routing::digest;
 
@@ -25,19 +28,38 @@ pub enum BuildError {
          or pass --functions-crates DIR)"
     )]
     NoCratesDir(PathBuf),
-    /// The crates directory holds no crate.
-    #[error("{0} holds no function crates; create one with `wasmfn new NAME`")]
+    /// The functions directory holds no function.
+    #[error("{0} holds no functions; create one with `wasmfn new NAME --lang rust|python|js`")]
     NoCrates(PathBuf),
-    /// A directory among the function crates is not a workspace member.
+    /// A directory among the functions is of no known language.
     #[error(
-        "{dir} is not a crate of the workspace at {root}: every directory there must be a \
-         function crate listed in `members` of {root}/Cargo.toml (`functions/*` covers functions/)"
+        "{0} is not a function: expected Cargo.toml (Rust), app.py (Python), index.js or \
+         package.json (JavaScript), or an executable `build` script that writes $OUT"
+    )]
+    NotAFunction(PathBuf),
+    /// A function named on the command line is not in the functions directory.
+    #[error("no function `{name}` in {dir}")]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The functions directory.
+        dir: PathBuf,
+    },
+    /// A function directory's name cannot be a route.
+    #[error(transparent)]
+    Name(#[from] super::NewError),
+    /// A crate among the functions is not a workspace member.
+    #[error(
+        "{dir} is a crate but not a member of the workspace at {root}: add \"{member}\" to \
+         `members` in {root}/Cargo.toml (`wasmfn new --lang rust` does it for new functions)"
     )]
     NotMember {
         /// The directory.
         dir: PathBuf,
         /// The workspace root.
         root: PathBuf,
+        /// The member entry to add.
+        member: String,
     },
     /// Cargo built the crate but no `.wasm` came out.
     #[error("cargo built no component for `{0}`: its Cargo.toml needs `crate-type = [\"cdylib\"]`")]
@@ -53,6 +75,9 @@ pub enum BuildError {
     /// Cargo failed.
     #[error(transparent)]
     Cargo(#[from] CargoError),
+    /// A Python, JavaScript or script function did not build.
+    #[error(transparent)]
+    Language(#[from] LanguageError),
 }
 
 /// One component written by `wasmfn build`.
@@ -75,6 +100,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<()> {
         &args.functions_crates,
         args.out.as_deref(),
         &args.profile,
+        &args.names,
         &progress,
     );
     progress.finish_and_clear();
@@ -83,42 +109,93 @@ pub fn build(args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds every crate in `crates_dir` with cargo profile `profile` and
-/// copies the components into `out` (default: [`DEFAULT_OUT_DIR`] in the
-/// workspace root).
+/// One function directory and its language.
+struct Function<'w> {
+    name: String,
+    dir: PathBuf,
+    language: Language,
+    /// The workspace member, for a Rust function.
+    package: Option<&'w Package>,
+}
+
+/// Builds the functions in `functions_dir` (those in `names`, or all) —
+/// the Rust ones with cargo profile `profile` — and writes the modules
+/// into `out` (default: [`DEFAULT_OUT_DIR`] in the workspace root).
 pub fn build_functions(
-    crates_dir: &Path,
+    functions_dir: &Path,
     out: Option<&Path>,
     profile: &str,
+    names: &[String],
     progress: &ProgressBar,
 ) -> Result<Vec<BuiltFunction>, BuildError> {
-    if !crates_dir.is_dir() {
-        return Err(BuildError::NoCratesDir(crates_dir.to_owned()));
+    if !functions_dir.is_dir() {
+        return Err(BuildError::NoCratesDir(functions_dir.to_owned()));
     }
-    let workspace = Workspace::load(crates_dir)?;
-    let packages = function_crates(&workspace, crates_dir)?;
-    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-    progress.suspend(|| {
-        eprintln!(
-            "building {} for {WASM_TARGET} (profile {profile}): {}",
-            plural(packages.len(), "function"),
-            names.join(", ")
-        )
-    });
-    let components = build_wasm(&workspace, &packages, profile, progress)?;
-
+    let workspace = Workspace::load(functions_dir)?;
+    let mut functions = functions(&workspace, functions_dir)?;
+    if !names.is_empty() {
+        if let Some(name) = names
+            .iter()
+            .find(|n| !functions.iter().any(|f| &f.name == *n))
+        {
+            return Err(BuildError::Unknown {
+                name: name.clone(),
+                dir: functions_dir.to_owned(),
+            });
+        }
+        functions.retain(|f| names.contains(&f.name));
+    }
     let out = out.map_or_else(|| workspace.root.join(DEFAULT_OUT_DIR), Path::to_owned);
     std::fs::create_dir_all(&out).map_err(write_error(&out))?;
-    let mut built = Vec::with_capacity(packages.len());
-    for name in names {
-        let component = components
-            .get(name)
-            .ok_or_else(|| BuildError::NoComponent(name.to_owned()))?;
-        let path = out.join(format!("{name}.wasm"));
-        std::fs::copy(component, &path).map_err(write_error(&path))?;
+    let out = out.canonicalize().map_err(write_error(&out))?;
+
+    let packages: Vec<&Package> = functions.iter().filter_map(|f| f.package).collect();
+    let components = if packages.is_empty() {
+        Default::default()
+    } else {
+        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+        progress.suspend(|| {
+            eprintln!(
+                "building {} for {WASM_TARGET} (profile {profile}): {}",
+                plural(packages.len(), "Rust function"),
+                names.join(", ")
+            )
+        });
+        build_wasm(&workspace, &packages, profile, progress)?
+    };
+
+    let mut built = Vec::with_capacity(functions.len());
+    for function in &functions {
+        let path = out.join(format!("{}.wasm", function.name));
+        if let Some(package) = function.package {
+            let component = components
+                .get(&package.name)
+                .ok_or_else(|| BuildError::NoComponent(package.name.clone()))?;
+            std::fs::copy(component, &path).map_err(write_error(&path))?;
+        } else {
+            progress.set_prefix("");
+            progress.set_message(format!(
+                "building {} ({})",
+                function.name,
+                function.language.label()
+            ));
+            progress.suspend(|| {
+                eprintln!(
+                    "building {} ({} function in {})",
+                    function.name,
+                    function.language.label(),
+                    function.dir.display()
+                )
+            });
+            let dir = function
+                .dir
+                .canonicalize()
+                .map_err(write_error(&function.dir))?;
+            languages::build(&workspace.root, &dir, function.language, &path)?;
+        }
         let bytes = std::fs::read(&path).map_err(write_error(&path))?;
         built.push(BuiltFunction {
-            name: name.to_owned(),
+            name: function.name.clone(),
             size: bytes.len() as u64,
             digest: digest(&bytes),
             path,
@@ -127,34 +204,62 @@ pub fn build_functions(
     Ok(built)
 }
 
-/// The workspace members in `crates_dir`, one per subdirectory, by name.
-fn function_crates<'w>(
+/// The functions in `functions_dir`, one per subdirectory (hidden ones
+/// left out), by name.
+fn functions<'w>(
     workspace: &'w Workspace,
-    crates_dir: &Path,
-) -> Result<Vec<&'w Package>, BuildError> {
+    functions_dir: &Path,
+) -> Result<Vec<Function<'w>>, BuildError> {
     let read_error = |source| BuildError::Write {
-        path: crates_dir.to_owned(),
+        path: functions_dir.to_owned(),
         source,
     };
-    let mut packages = Vec::new();
-    for entry in std::fs::read_dir(crates_dir).map_err(read_error)? {
-        let dir = entry.map_err(read_error)?.path();
-        if !dir.is_dir() {
+    let mut functions = Vec::new();
+    for entry in std::fs::read_dir(functions_dir).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        let dir = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if !dir.is_dir() || hidden {
             continue;
         }
-        let package = workspace
-            .package_at(&dir)
-            .ok_or_else(|| BuildError::NotMember {
-                dir: dir.clone(),
-                root: workspace.root.clone(),
-            })?;
-        packages.push(package);
+        let language =
+            Language::detect(&dir).ok_or_else(|| BuildError::NotAFunction(dir.clone()))?;
+        let (name, package) = if language == Language::Rust {
+            let package = workspace
+                .package_at(&dir)
+                .ok_or_else(|| BuildError::NotMember {
+                    dir: dir.clone(),
+                    root: workspace.root.clone(),
+                    member: member_entry(&workspace.root, &dir),
+                })?;
+            (package.name.clone(), Some(package))
+        } else {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            super::validate_name(&name)?;
+            (name, None)
+        };
+        functions.push(Function {
+            name,
+            dir,
+            language,
+            package,
+        });
     }
-    if packages.is_empty() {
-        return Err(BuildError::NoCrates(crates_dir.to_owned()));
+    if functions.is_empty() {
+        return Err(BuildError::NoCrates(functions_dir.to_owned()));
     }
-    packages.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(packages)
+    functions.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(functions)
+}
+
+/// How `dir` is written in `members` of the workspace at `root`.
+fn member_entry(root: &Path, dir: &Path) -> String {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    dir.strip_prefix(&root)
+        .unwrap_or(&dir)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// The table `wasmfn build` prints: one row per function, aligned.
@@ -206,7 +311,7 @@ fn spinner() -> ProgressBar {
         ProgressStyle::with_template("{spinner:.green} {prefix} {msg} ({elapsed})")
             .expect("the spinner template is valid"),
     );
-    bar.set_message("starting cargo");
+    bar.set_message("starting");
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
@@ -245,6 +350,7 @@ mod tests {
             Path::new("/nonexistent/functions"),
             None,
             "wasm",
+            &[],
             &ProgressBar::hidden(),
         )
         .unwrap_err();

@@ -1,6 +1,7 @@
 //! Cargo, as the author tooling drives it: the workspace's packages (`cargo
 //! metadata`) and builds of function crates for wasm32-wasip2, with a
-//! progress spinner fed by cargo's JSON messages and status lines.
+//! progress spinner fed by cargo's JSON messages and status lines. Both
+//! outputs are read with the `cargo_metadata` crate, cargo's own schema.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -8,8 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use cargo_metadata::{Message, MetadataCommand};
 use indicatif::ProgressBar;
-use serde::Deserialize;
 
 /// The target every function is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -25,17 +26,14 @@ pub enum CargoError {
         /// Why it did not start.
         source: std::io::Error,
     },
-    /// `cargo metadata` refused the workspace.
-    #[error("`cargo metadata` failed in {dir} (is it inside the wasmfn workspace?):\n{stderr}")]
+    /// `cargo metadata` refused the workspace or could not be read.
+    #[error("`cargo metadata` failed in {dir} (is it inside the wasmfn workspace?): {source}")]
     Metadata {
         /// Where it ran.
         dir: PathBuf,
-        /// What cargo said.
-        stderr: String,
+        /// What went wrong, with cargo's stderr.
+        source: cargo_metadata::Error,
     },
-    /// `cargo metadata` printed something that is not its JSON.
-    #[error("cannot read the output of `cargo metadata`: {0}")]
-    MetadataJson(#[from] serde_json::Error),
     /// The toolchain has no standard library for [`WASM_TARGET`].
     #[error(
         "the {WASM_TARGET} target is not installed for this Rust toolchain ({libdir} does not \
@@ -59,17 +57,16 @@ pub enum CargoError {
 }
 
 /// A workspace as `cargo metadata --no-deps` describes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Workspace {
     /// The directory holding the workspace's `Cargo.toml`.
-    #[serde(rename = "workspace_root")]
     pub(crate) root: PathBuf,
     /// The workspace's members.
     pub(crate) packages: Vec<Package>,
 }
 
 /// One workspace member.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Package {
     /// The package name (for a function: the `.wasm` name and the route).
     pub(crate) name: String,
@@ -87,19 +84,27 @@ impl Package {
 impl Workspace {
     /// The workspace enclosing `dir`.
     pub(crate) fn load(dir: &Path) -> Result<Workspace, CargoError> {
-        let output = cargo()
-            .args(["metadata", "--no-deps", "--format-version", "1"])
+        let metadata = MetadataCommand::new()
+            .cargo_path(cargo_program())
             .current_dir(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(spawn_error("cargo"))?;
-        if !output.status.success() {
-            return Err(CargoError::Metadata {
+            .no_deps()
+            .exec()
+            .map_err(|source| CargoError::Metadata {
                 dir: dir.to_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            });
-        }
-        Ok(serde_json::from_slice(&output.stdout)?)
+                source,
+            })?;
+        let packages = metadata
+            .workspace_packages()
+            .into_iter()
+            .map(|p| Package {
+                name: p.name.to_string(),
+                manifest_path: p.manifest_path.clone().into(),
+            })
+            .collect();
+        Ok(Workspace {
+            root: metadata.workspace_root.into(),
+            packages,
+        })
     }
 
     /// The member named `name`.
@@ -172,26 +177,26 @@ pub(crate) fn build_wasm(
     let mut components = HashMap::new();
     let mut done = 0usize;
     let stdout = child.stdout.take().expect("stdout is piped");
-    for line in BufReader::new(stdout).lines() {
-        match serde_json::from_str::<JsonLine>(&line?) {
-            Ok(JsonLine::CompilerArtifact {
-                manifest_path,
-                filenames,
-            }) => {
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        match message? {
+            Message::CompilerArtifact(artifact) => {
                 done += 1;
                 progress.set_prefix(format!("[{done} crates done]"));
-                if let Some(name) = wanted.get(manifest_path.as_path())
-                    && let Some(wasm) = filenames.into_iter().find(|f| is_wasm(f))
+                if let Some(name) = wanted.get(artifact.manifest_path.as_std_path())
+                    && let Some(wasm) = artifact
+                        .filenames
+                        .into_iter()
+                        .find(|f| is_wasm(f.as_std_path()))
                 {
-                    components.insert((*name).to_owned(), wasm);
+                    components.insert((*name).to_owned(), wasm.into());
                 }
             }
-            Ok(JsonLine::CompilerMessage { message }) => {
-                if let Some(rendered) = message.rendered {
+            Message::CompilerMessage(message) => {
+                if let Some(rendered) = message.message.rendered {
                     progress.suspend(|| eprint!("{rendered}"));
                 }
             }
-            Ok(JsonLine::Other) | Err(_) => {}
+            _ => {}
         }
     }
     let status = child.wait()?;
@@ -225,8 +230,12 @@ fn check_target(root: &Path) -> Result<(), CargoError> {
 
 /// The cargo that runs this program (`$CARGO` under `cargo run`/`cargo
 /// test`), else `cargo` from PATH.
+fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+}
+
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
+    Command::new(cargo_program())
 }
 
 fn spawn_error(program: &str) -> impl FnOnce(std::io::Error) -> CargoError {
@@ -255,26 +264,6 @@ fn is_status_line(line: &str) -> bool {
 
 fn is_wasm(path: &Path) -> bool {
     path.extension().is_some_and(|ext| ext == "wasm")
-}
-
-/// The JSON messages of `cargo build --message-format json` that matter here.
-#[derive(Deserialize)]
-#[serde(tag = "reason", rename_all = "kebab-case")]
-enum JsonLine {
-    CompilerArtifact {
-        manifest_path: PathBuf,
-        filenames: Vec<PathBuf>,
-    },
-    CompilerMessage {
-        message: Diagnostic,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct Diagnostic {
-    rendered: Option<String>,
 }
 
 #[cfg(test)]
@@ -309,30 +298,34 @@ mod tests {
     }
 
     #[test]
-    fn parses_artifact_and_diagnostic_messages() {
-        let artifact = r#"{"reason":"compiler-artifact","package_id":"path+file:///w/functions/greeter#0.1.0","manifest_path":"/w/functions/greeter/Cargo.toml","target":{"kind":["cdylib","rlib"]},"filenames":["/t/greeter.wasm","/t/libgreeter.rlib"],"fresh":true}"#;
-        match serde_json::from_str::<JsonLine>(artifact).unwrap() {
-            JsonLine::CompilerArtifact {
-                manifest_path,
-                filenames,
-            } => {
-                assert_eq!(manifest_path, Path::new("/w/functions/greeter/Cargo.toml"));
-                assert_eq!(
-                    filenames.iter().find(|f| is_wasm(f)).unwrap(),
-                    Path::new("/t/greeter.wasm")
-                );
+    fn reads_artifacts_and_diagnostics_from_the_message_stream() {
+        // Lines as `cargo build --message-format json` writes them (cargo 1.95).
+        let stream = concat!(
+            r#"{"reason":"compiler-message","package_id":"path+file:///w/functions/greeter#0.1.0","manifest_path":"/w/functions/greeter/Cargo.toml","target":{"kind":["cdylib","rlib"],"crate_types":["cdylib","rlib"],"name":"greeter","src_path":"/w/functions/greeter/src/lib.rs","edition":"2024","doc":true,"doctest":true,"test":true},"message":{"rendered":"warning: x\n","$message_type":"diagnostic","children":[],"code":null,"level":"warning","message":"x","spans":[]}}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/functions/greeter#0.1.0","manifest_path":"/w/functions/greeter/Cargo.toml","target":{"kind":["cdylib","rlib"],"crate_types":["cdylib","rlib"],"name":"greeter","src_path":"/w/functions/greeter/src/lib.rs","edition":"2024","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/t/greeter.wasm","/t/libgreeter.rlib"],"executable":null,"fresh":true}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+            "\n",
+        );
+        let messages: Vec<Message> = Message::parse_stream(stream.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(messages.len(), 3);
+        match &messages[0] {
+            Message::CompilerMessage(m) => {
+                assert_eq!(m.message.rendered.as_deref(), Some("warning: x\n"))
             }
-            _ => panic!("not an artifact"),
+            other => panic!("not a diagnostic: {other:?}"),
         }
-        let diagnostic = r#"{"reason":"compiler-message","message":{"rendered":"warning: x\n","level":"warning"}}"#;
-        assert!(matches!(
-            serde_json::from_str::<JsonLine>(diagnostic).unwrap(),
-            JsonLine::CompilerMessage { message } if message.rendered.as_deref() == Some("warning: x\n")
-        ));
-        let finished = r#"{"reason":"build-finished","success":true}"#;
-        assert!(matches!(
-            serde_json::from_str::<JsonLine>(finished).unwrap(),
-            JsonLine::Other
-        ));
+        match &messages[1] {
+            Message::CompilerArtifact(a) => {
+                assert_eq!(a.manifest_path, "/w/functions/greeter/Cargo.toml");
+                let wasm = a.filenames.iter().find(|f| is_wasm(f.as_std_path()));
+                assert_eq!(wasm.map(|f| f.as_str()), Some("/t/greeter.wasm"));
+            }
+            other => panic!("not an artifact: {other:?}"),
+        }
+        assert!(matches!(messages[2], Message::BuildFinished(_)));
     }
 }

@@ -3,6 +3,7 @@
 mod build;
 mod cargo;
 mod dev;
+mod languages;
 mod new;
 mod run;
 mod serve;
@@ -11,6 +12,7 @@ pub use dev::dev;
 
 pub use build::{BuildError, BuiltFunction, build, build_functions};
 pub use cargo::{CargoError, WASM_TARGET};
-pub use new::{FunctionKind, NewError, new, scaffold, validate_name};
+pub use languages::{Language, LanguageError};
+pub use new::{FunctionKind, Lang, NewError, new, scaffold, validate_name};
 pub use run::run;
 pub use serve::serve;

@@ -1,6 +1,7 @@
-//! `wasmfn new`: scaffolds a function crate from the templates in
-//! `host/templates/` (one per kind, each a smaller version of the matching
-//! example in `functions/`), ready to `cargo test` and `wasmfn build`.
+//! `wasmfn new`: scaffolds a function from the templates in `host/templates/`
+//! (one per language and kind, each a smaller version of the matching
+//! example in `functions/`, with its unit tests), ready to test and to
+//! `wasmfn build`. A Rust crate is also added to the workspace's `members`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -23,6 +24,19 @@ pub enum FunctionKind {
     Transformer,
 }
 
+/// The languages `wasmfn new` scaffolds in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A crate depending on `wasmfn-guest` (guest-sdk/rust).
+    Rust,
+    /// `app.py` using the `wasmfn` package (guest-sdk/python), built with
+    /// componentize-py.
+    Python,
+    /// `index.js` using the `wasmfn` package (guest-sdk/js), built with
+    /// componentize-js.
+    Js,
+}
+
 impl FunctionKind {
     /// The `src/lib.rs` template of this kind.
     fn template(self) -> &'static str {
@@ -30,6 +44,66 @@ impl FunctionKind {
             FunctionKind::Handler => include_str!("../../templates/handler.rs"),
             FunctionKind::Subscriber => include_str!("../../templates/subscriber.rs"),
             FunctionKind::Transformer => include_str!("../../templates/transformer.rs"),
+        }
+    }
+
+    /// The files of a function of this kind in `lang` other than Rust:
+    /// (file name, template).
+    fn files(self, lang: Lang) -> [(&'static str, &'static str); 2] {
+        use FunctionKind::*;
+        match (lang, self) {
+            (Lang::Python, Handler) => [
+                ("app.py", include_str!("../../templates/python/handler.py")),
+                (
+                    "test_app.py",
+                    include_str!("../../templates/python/test_handler.py"),
+                ),
+            ],
+            (Lang::Python, Subscriber) => [
+                (
+                    "app.py",
+                    include_str!("../../templates/python/subscriber.py"),
+                ),
+                (
+                    "test_app.py",
+                    include_str!("../../templates/python/test_subscriber.py"),
+                ),
+            ],
+            (Lang::Python, Transformer) => [
+                (
+                    "app.py",
+                    include_str!("../../templates/python/transformer.py"),
+                ),
+                (
+                    "test_app.py",
+                    include_str!("../../templates/python/test_transformer.py"),
+                ),
+            ],
+            (Lang::Js, Handler) => [
+                ("index.js", include_str!("../../templates/js/handler.js")),
+                (
+                    "index.test.js",
+                    include_str!("../../templates/js/handler.test.js"),
+                ),
+            ],
+            (Lang::Js, Subscriber) => [
+                ("index.js", include_str!("../../templates/js/subscriber.js")),
+                (
+                    "index.test.js",
+                    include_str!("../../templates/js/subscriber.test.js"),
+                ),
+            ],
+            (Lang::Js, Transformer) => [
+                (
+                    "index.js",
+                    include_str!("../../templates/js/transformer.js"),
+                ),
+                (
+                    "index.test.js",
+                    include_str!("../../templates/js/transformer.test.js"),
+                ),
+            ],
+            (Lang::Rust, _) => unreachable!("a Rust function is a crate"),
         }
     }
 
@@ -72,23 +146,31 @@ pub enum NewError {
     /// The crate directory exists.
     #[error("{0} already exists; pick another name or remove it")]
     Exists(PathBuf),
-    /// The workspace has no `wasmfn-guest` to depend on.
-    #[error(
-        "the workspace at {0} has no `wasmfn-guest` crate; run `wasmfn new` in the wasmfn repository"
-    )]
+    /// The workspace has no guest SDK for the language.
+    #[error("there is no guest SDK at {0}; run `wasmfn new` in the wasmfn repository")]
     NoGuestSdk(PathBuf),
-    /// The new crate is outside the workspace's `members`; it was removed.
+    /// The new crate did not join the workspace (e.g. its root `exclude`s
+    /// it); it was removed and the manifest restored.
     #[error(
-        "{dir} would not be a member of the workspace at {root}, so it was not created: add \
-         \"{pattern}\" to `members` in {root}/Cargo.toml, or use --dir functions"
+        "{dir} would not be a member of the workspace at {root}, so it was not created: check \
+         that \"{member}\" can be in `members` of {root}/Cargo.toml (not in `exclude`), or use \
+         --dir functions"
     )]
     NotMember {
         /// The crate directory.
         dir: PathBuf,
         /// The workspace root.
         root: PathBuf,
-        /// The member glob that would cover it.
-        pattern: String,
+        /// The member entry that was tried.
+        member: String,
+    },
+    /// The workspace manifest cannot take a new member.
+    #[error("cannot add the new crate to the workspace manifest {path}: {reason}")]
+    Manifest {
+        /// The workspace's Cargo.toml.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// Writing a file failed.
     #[error("writing {path}: {source}")]
@@ -105,9 +187,17 @@ pub enum NewError {
 
 /// Runs `wasmfn new` and says what to do next.
 pub fn new(args: NewArgs) -> anyhow::Result<()> {
-    let dir = scaffold(&args.name, args.kind, &args.dir)?;
+    let dir = scaffold(&args.name, args.kind, args.lang, &args.dir)?;
+    let test = match args.lang {
+        Lang::Rust => format!("cargo test --release -p {}", args.name),
+        Lang::Python => format!("guest-sdk/python/.venv/bin/pytest {}", dir.display()),
+        Lang::Js => format!(
+            "node --import ./guest-sdk/js/testing.js --test {}/",
+            dir.display()
+        ),
+    };
     println!(
-        "created {} `{}` in {}\nnext: cargo test --release -p {1}, then wasmfn build",
+        "created {} `{}` in {}\nnext: {test}, then wasmfn build {1}",
         args.kind.label(),
         args.name,
         dir.display()
@@ -115,9 +205,55 @@ pub fn new(args: NewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates crate `name` of `kind` in `dir` and checks that it joined the
-/// workspace; returns its directory.
-pub fn scaffold(name: &str, kind: FunctionKind, dir: &Path) -> Result<PathBuf, NewError> {
+/// Creates function `name` of `kind` in `lang` in `dir`; returns its
+/// directory.
+pub fn scaffold(
+    name: &str,
+    kind: FunctionKind,
+    lang: Lang,
+    dir: &Path,
+) -> Result<PathBuf, NewError> {
+    if lang == Lang::Rust {
+        return scaffold_crate(name, kind, dir);
+    }
+    validate_name(name)?;
+    if !dir.is_dir() {
+        return Err(NewError::NoDir(dir.to_owned()));
+    }
+    let workspace = Workspace::load(dir)?;
+    if let Some(existing) = workspace.package(name) {
+        return Err(NewError::Taken {
+            name: name.to_owned(),
+            manifest: existing.manifest_path.clone(),
+        });
+    }
+    let sdk = match lang {
+        Lang::Python => "guest-sdk/python",
+        _ => "guest-sdk/js",
+    };
+    if !workspace.root.join(sdk).is_dir() {
+        return Err(NewError::NoGuestSdk(workspace.root.join(sdk)));
+    }
+    let function_dir = dir.join(name);
+    if function_dir.exists() {
+        return Err(NewError::Exists(function_dir));
+    }
+    std::fs::create_dir_all(&function_dir).map_err(|source| write_error(&function_dir, source))?;
+    let written = kind.files(lang).iter().try_for_each(|(file, template)| {
+        let path = function_dir.join(file);
+        std::fs::write(&path, template.replace("{{name}}", name))
+            .map_err(|source| write_error(&path, source))
+    });
+    if let Err(err) = written {
+        let _ = std::fs::remove_dir_all(&function_dir);
+        return Err(err);
+    }
+    Ok(function_dir)
+}
+
+/// Creates crate `name` of `kind` in `dir`, adds it to the workspace's
+/// `members` and checks that it joined; returns its directory.
+fn scaffold_crate(name: &str, kind: FunctionKind, dir: &Path) -> Result<PathBuf, NewError> {
     validate_name(name)?;
     if !dir.is_dir() {
         return Err(NewError::NoDir(dir.to_owned()));
@@ -135,7 +271,7 @@ pub fn scaffold(name: &str, kind: FunctionKind, dir: &Path) -> Result<PathBuf, N
     }
     let guest_sdk = workspace
         .package(GUEST_SDK)
-        .ok_or_else(|| NewError::NoGuestSdk(workspace.root.clone()))?
+        .ok_or_else(|| NewError::NoGuestSdk(workspace.root.join("guest-sdk/rust")))?
         .dir()
         .canonicalize()
         .map_err(|source| write_error(&workspace.root, source))?;
@@ -168,18 +304,59 @@ pub fn scaffold(name: &str, kind: FunctionKind, dir: &Path) -> Result<PathBuf, N
         return Err(err);
     }
 
+    let manifest = workspace.root.join("Cargo.toml");
+    let member = relative_path(&workspace.root, &parent.join(name));
+    let original = match add_member(&manifest, &member) {
+        Ok(original) => original,
+        Err(err) => {
+            let _ = std::fs::remove_dir_all(&crate_dir);
+            return Err(err);
+        }
+    };
     let joined = Workspace::load(&crate_dir)
         .is_ok_and(|ws| ws.root == workspace.root && ws.package(name).is_some());
     if !joined {
         let _ = std::fs::remove_dir_all(&crate_dir);
-        let pattern = relative_path(&workspace.root, &parent).join("*");
+        let _ = std::fs::write(&manifest, original);
         return Err(NewError::NotMember {
             dir: crate_dir,
             root: workspace.root,
-            pattern: pattern.display().to_string(),
+            member: member.display().to_string(),
         });
     }
     Ok(crate_dir)
+}
+
+/// Adds `member` to `members` of the workspace manifest at `manifest` (one
+/// line per member, comments kept: `toml_edit` rewrites only that array),
+/// unless it is already there; returns the manifest as it was.
+fn add_member(manifest: &Path, member: &Path) -> Result<String, NewError> {
+    let member = member.to_string_lossy().replace('\\', "/");
+    let text = std::fs::read_to_string(manifest).map_err(|source| write_error(manifest, source))?;
+    let mut document: toml_edit::DocumentMut =
+        text.parse().map_err(|source| NewError::Manifest {
+            path: manifest.to_owned(),
+            reason: format!("{source}"),
+        })?;
+    let members = document
+        .get_mut("workspace")
+        .and_then(|w| w.get_mut("members"))
+        .and_then(toml_edit::Item::as_array_mut)
+        .ok_or_else(|| NewError::Manifest {
+            path: manifest.to_owned(),
+            reason: "it has no `[workspace] members` array".to_owned(),
+        })?;
+    if members.iter().any(|m| m.as_str() == Some(member.as_str())) {
+        return Ok(text);
+    }
+    let mut value = toml_edit::Value::from(member);
+    value.decor_mut().set_prefix("\n    ");
+    members.push_formatted(value);
+    members.set_trailing("\n");
+    members.set_trailing_comma(true);
+    std::fs::write(manifest, document.to_string())
+        .map_err(|source| write_error(manifest, source))?;
+    Ok(text)
 }
 
 /// Checks that `name` can be a route, a `.wasm` file name and a crate name.
@@ -367,6 +544,18 @@ mod tests {
             }
             assert!(kind.template().contains("wasmfn_guest::function!(handle);"));
             assert!(kind.template().contains("#[test]"), "{kind:?} has a test");
+        }
+        for lang in [Lang::Python, Lang::Js] {
+            for kind in [
+                FunctionKind::Handler,
+                FunctionKind::Subscriber,
+                FunctionKind::Transformer,
+            ] {
+                let [(_, code), (_, test)] = kind.files(lang);
+                assert!(code.contains("{{name}}"), "{lang:?} {kind:?} names itself");
+                assert!(code.contains("handle"), "{lang:?} {kind:?}");
+                assert!(test.contains("test"), "{lang:?} {kind:?} has tests");
+            }
         }
         let manifest = render(CARGO_TOML, "greeter", Path::new("../../guest-sdk/rust"));
         let manifest: toml::Table = manifest.parse().unwrap();
