@@ -224,11 +224,7 @@ async fn every_sdk_path(name: &str, crash: &str) {
 
 #[tokio::test]
 async fn python_sdk_paths() {
-    every_sdk_path(
-        "probe-py",
-        "ZeroDivisionError: integer division or modulo by zero",
-    )
-    .await;
+    every_sdk_path("probe-py", "ZeroDivisionError: ").await;
 }
 
 #[tokio::test]

@@ -120,7 +120,8 @@ export function fromRecord(record) {
     time: record.time,
     extensions: Object.fromEntries(record.extensions),
   });
-  event.data = record.data;
+  // componentize-js passes `list<u8>` as an array-like, not a Uint8Array.
+  event.data = record.data === undefined || record.data === null ? undefined : Uint8Array.from(record.data);
   return event;
 }
 
@@ -138,7 +139,9 @@ export function extensionValue(name, value) {
 /** `event` as a WIT `event` record. */
 export function toRecord(event) {
   let data = event.data;
-  if (data !== undefined && data !== null && !(data instanceof Uint8Array)) {
+  if (ArrayBuffer.isView(data) && !(data instanceof Uint8Array)) {
+    data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } else if (data !== undefined && data !== null && !(data instanceof Uint8Array)) {
     [data] = encodeData(data, undefined);
   }
   return {

@@ -66,6 +66,13 @@ test("json() parses data; bad JSON or no data is Invalid", () => {
   assert.throws(() => fromRecord(record({ data: new Uint8Array([0xff]) })).text(), /not UTF-8/);
 });
 
+test("record data given as a plain array becomes a Uint8Array", () => {
+  const event = fromRecord(record({ data: [123, 125] }));
+  assert.ok(event.data instanceof Uint8Array);
+  assert.deepEqual(event.json(), {});
+  assert.deepEqual([...toRecord(event).data], [123, 125]);
+});
+
 test("a record becomes an Event with every attribute", () => {
   const event = fromRecord(record({ subject: "sub", extensions: [["traceparent", "x"]] }));
   assert.equal(event.id, "e-1");
