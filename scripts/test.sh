@@ -21,4 +21,10 @@ cargo test --release --workspace --no-run "$@"
 export WASMFN_BIN=${CARGO_TARGET_DIR:-target}/release/wasmfn
 scripts/build-functions.sh target/functions
 CRATES_DIR=tests/guests scripts/build-functions.sh target/test-guests
+# Test guests that are not crates: WASI commands built by their `build`
+# script (C: Debian clang, lld, wasi-libc, libclang-rt-14-dev-wasm32).
+for build in tests/commands/*/build; do
+  name=$(basename "$(dirname "$build")")
+  OUT="$root/target/test-guests/$name.wasm" "$build"
+done
 cargo test --release --workspace "$@"

@@ -98,9 +98,10 @@ impl Error {
                 SandboxError::Timeout(_) | SandboxError::Exhausted(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                SandboxError::Memory(_) | SandboxError::StackOverflow | SandboxError::Fuel(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                SandboxError::Memory(_)
+                | SandboxError::StackOverflow
+                | SandboxError::Fuel(_)
+                | SandboxError::Output(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 SandboxError::Trap(_) | SandboxError::Engine(_) | SandboxError::Compile(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -131,6 +132,7 @@ impl Error {
                 SandboxError::StackOverflow => "stack",
                 SandboxError::Fuel(_) => "fuel",
                 SandboxError::Trap(_) => "trap",
+                SandboxError::Output(_) => "output",
                 SandboxError::Engine(_) | SandboxError::Compile(_) => "internal",
             },
             Error::Output(_) => "output",
@@ -217,6 +219,11 @@ mod tests {
             (Error::Sandbox(SandboxError::Fuel(10)), 422, "fuel"),
             (Error::Sandbox(SandboxError::Exhausted(4)), 503, "overload"),
             (Error::Output("x".into()), 422, "output"),
+            (
+                Error::Sandbox(SandboxError::Output("x".into())),
+                422,
+                "output",
+            ),
             (Error::Overloaded(8), 429, "overload"),
             (
                 Error::Sink(SinkError::Rejected {

@@ -16,6 +16,8 @@
 //! sink = "${KAFKA_SINK_URL}"       # ${VAR} expands from the host env at load
 //! env = { mapping = '{"trade_id":"/id"}' }
 //! env_files = ["/vault/secrets/my-secrets.env"]
+//! instances = "reused"             # keep instances warm (default "fresh")
+//! max_events_per_instance = 1000   # then a new one
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,11 +29,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod env_file;
+mod instances;
 mod limits;
 #[cfg(test)]
 mod properties;
 
 use env_file::parse_env_file;
+pub use instances::{DEFAULT_MAX_EVENTS_PER_INSTANCE, Instances};
 pub use limits::{
     DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_EVENTS, Limits,
 };
@@ -130,6 +134,8 @@ pub struct FunctionConfig {
     pub limits: Limits,
     /// Its de-duplication window for redelivered events (`None`: off).
     pub dedup: Option<DedupConfig>,
+    /// Fresh instances per event, or instances kept warm.
+    pub instances: Instances,
 }
 
 /// `dedup = { window_s = .., max_entries = .. }`: remember the inputs
@@ -300,6 +306,9 @@ impl Config {
             let limits = function.limits.validate().map_err(|(field, message)| {
                 invalid(format!("functions.{name}.limits.{field}"), message)
             })?;
+            let instances =
+                instances::validate(function.instances, function.max_events_per_instance)
+                    .map_err(|(field, message)| invalid(key(field), message))?;
             let dedup = function
                 .dedup
                 .map(|dedup| {
@@ -327,6 +336,7 @@ impl Config {
                     env_files,
                     limits,
                     dedup,
+                    instances,
                 },
             );
         }
@@ -424,6 +434,8 @@ mod wire {
         #[serde(default)]
         pub(super) limits: super::limits::WireLimits,
         pub(super) dedup: Option<Dedup>,
+        pub(super) instances: Option<super::instances::WireInstances>,
+        pub(super) max_events_per_instance: Option<u32>,
     }
 
     #[derive(Deserialize)]

@@ -33,7 +33,13 @@ pub(super) fn dropped_lines() -> u64 {
 /// process ends: dropping it flushes the lines still queued.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init() -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // WASI preview 1 opens an info span per host call of a command
+    // (`fd_write{fd=Fd(2) ...}`): noise on every guest log line, and work on
+    // every call. Shown only when asked for by name.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("wasmtime_wasi")) {
+        filter = filter.add_directive("wasmtime_wasi=warn".parse().expect("a valid directive"));
+    }
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         // The queue is allocated up front: the default 128,000 lines cost

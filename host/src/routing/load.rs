@@ -59,7 +59,8 @@ pub enum LoadError {
     },
     /// The file is not a WebAssembly binary (its content is never quoted).
     #[error(
-        "{path} is not a WebAssembly binary (it does not start with \\0asm); serve a component built by `wasmfn build` (WAT text is accepted only by `wasmfn run`)"
+        "{path} is not a WebAssembly binary (it does not start with \\0asm); {}",
+        crate::sandbox::ACCEPTED_FORMS
     )]
     NotBinary {
         /// The file.
@@ -73,8 +74,9 @@ pub enum LoadError {
         /// Which rule it breaks.
         reason: &'static str,
     },
-    /// A module does not compile or does not satisfy the WIT world.
-    #[error("{path}: {source}; build functions with the wasmfn-guest SDK for wasm32-wasip2")]
+    /// A module does not compile, is none of the accepted forms, or does not
+    /// fit its limits.
+    #[error("{path}: {source}")]
     Compile {
         /// The file.
         path: PathBuf,
@@ -207,13 +209,14 @@ impl Loader {
         let modules = self.lock();
         for (name, path, outcome) in read_outcomes {
             let loaded = outcome.and_then(|(digest, size)| match modules.get(&digest) {
-                Some(Compiled::Ready(module)) => Ok(Some(LoadedFunction::new(
-                    &name,
-                    digest,
-                    size,
-                    module.clone(),
-                    config.function(&name),
-                ))),
+                Some(Compiled::Ready(module)) => {
+                    LoadedFunction::new(&name, digest, size, module.clone(), config.function(&name))
+                        .map(Some)
+                        .map_err(|source| LoadError::Compile {
+                            path: path.clone(),
+                            source,
+                        })
+                }
                 Some(Compiled::Failed(err)) => Err(LoadError::Compile {
                     path,
                     source: err.clone(),
@@ -230,13 +233,17 @@ impl Loader {
                 Err(err) => Some(err),
             };
             if let Some(old) = previous.and_then(|p| p.find(&name)) {
-                functions.push(LoadedFunction::new(
+                // The previous version keeps serving unless the new
+                // configuration no longer fits it (then the issue says why).
+                if let Ok(function) = LoadedFunction::new(
                     &name,
                     old.digest.clone(),
                     old.size,
                     old.module.clone(),
                     config.function(&name),
-                ));
+                ) {
+                    functions.push(function);
+                }
             }
             if let Some(err) = err {
                 issues.push(LoadIssue {

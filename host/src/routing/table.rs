@@ -13,12 +13,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use sha2::{Digest, Sha256};
 
 use super::DedupWindow;
-use crate::config::{FunctionConfig, Limits, Output};
+use crate::config::{FunctionConfig, Instances, Limits, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
 use crate::observability::{FunctionMetrics, Metrics};
 use crate::outputs::{check_bounds, prepare};
-use crate::sandbox::{CompiledModule, GuestContext, Sandbox, SandboxError};
+use crate::sandbox::{
+    CompiledModule, GuestContext, GuestForm, Sandbox, SandboxError, WarmInstances,
+};
 
 /// A function ready to serve: its compiled module and its configuration.
 pub struct LoadedFunction {
@@ -52,24 +54,44 @@ impl LoadedFunction {
     ) -> Result<LoadedFunction, SandboxError> {
         let digest = digest(bytes);
         let module = sandbox.compile(bytes, &digest)?;
-        Ok(LoadedFunction::new(
-            name,
-            digest,
-            bytes.len(),
-            module,
-            config,
-        ))
+        LoadedFunction::new(name, digest, bytes.len(), module, config)
     }
 
-    /// A function from an already compiled module.
+    /// A function from an already compiled module. A memory limit below
+    /// what the module's memory starts at is refused, naming
+    /// `limits.memory_mb` and that minimum.
     pub fn new(
         name: &str,
         digest: String,
         size: usize,
         module: CompiledModule,
         config: FunctionConfig,
-    ) -> LoadedFunction {
-        LoadedFunction {
+    ) -> Result<LoadedFunction, SandboxError> {
+        let minimum = module.min_memory_bytes();
+        if let Some(limit) = config.limits.memory_bytes
+            && minimum > limit as u64
+        {
+            return Err(SandboxError::Compile(format!(
+                "its memory starts at {minimum} bytes, over `functions.{name}.limits.memory_mb = {}` in wasmfn.toml; set it to at least {}",
+                limit >> 20,
+                minimum.div_ceil(1 << 20)
+            )));
+        }
+        let warm = match (config.instances, module.form()) {
+            (Instances::Fresh, _) => None,
+            (Instances::Reused { max_events }, GuestForm::Component) => Some(WarmInstances::new(
+                max_events,
+                config.limits.max_concurrency,
+            )),
+            (Instances::Reused { .. }, GuestForm::Command) => {
+                tracing::warn!(
+                    function = name,
+                    "`instances = \"reused\"` does not apply to a WASI command (its `_start` runs once per instance); every event gets a fresh instance"
+                );
+                None
+            }
+        };
+        Ok(LoadedFunction {
             context: Arc::new(GuestContext {
                 name: name.into(),
                 settings: config.settings,
@@ -78,6 +100,8 @@ impl LoadedFunction {
                 fuel: config.limits.fuel,
                 metrics: Metrics::global().function(name),
                 log_rate: Default::default(),
+                max_output_bytes: config.limits.max_output_bytes,
+                warm,
             }),
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
@@ -87,7 +111,7 @@ impl LoadedFunction {
             permits: Arc::new(Semaphore::new(config.limits.max_concurrency)),
             limits: config.limits,
             dedup: config.dedup.as_ref().map(DedupWindow::new),
-        }
+        })
     }
 
     /// The function's name (its route and `.wasm` file stem).
@@ -113,11 +137,18 @@ impl LoadedFunction {
             .map_err(|_| Error::Overloaded(self.limits.max_concurrency))
     }
 
-    /// Runs one event through a fresh instance and returns its output events
-    /// with their deterministic ids. The guest's verdict, traps and limit
+    /// Runs one event through an instance (fresh, or warm when the function
+    /// reuses instances) and returns its output events with their
+    /// deterministic ids. The guest's verdict, traps and limit
     /// hits become the matching [`Error`].
     pub async fn process(&self, sandbox: &Sandbox, event: &Event) -> Result<Vec<Event>, Error> {
-        let verdict = sandbox.invoke(&self.module, &self.context, event).await?;
+        let verdict = sandbox
+            .invoke(&self.module, &self.context, event)
+            .await
+            .map_err(|err| match err {
+                SandboxError::Output(message) => Error::Output(message),
+                other => Error::Sandbox(other),
+            })?;
         let mut outputs = verdict.map_err(|err| match err {
             GuestError::Invalid(message) => Error::FunctionInvalid(message),
             GuestError::Failed(message) => Error::FunctionFailed(message),

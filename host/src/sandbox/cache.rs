@@ -9,8 +9,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
 
 /// Where compiled components are kept, if anywhere.
 pub(super) struct ArtifactCache {
@@ -44,29 +44,65 @@ impl ArtifactCache {
         digest: &str,
         precompile: impl FnOnce(&[u8]) -> wasmtime::Result<Vec<u8>>,
     ) -> wasmtime::Result<Component> {
+        self.cached(
+            digest,
+            || precompile(bytes),
+            // SAFETY: see `cached`.
+            |path| unsafe { Component::deserialize_file(engine, path) },
+            // SAFETY: see `cached`.
+            |artifact| unsafe { Component::deserialize(engine, artifact) },
+        )
+    }
+
+    /// The core module (a WASI command) for `bytes`, as [`Self::component`].
+    pub(super) fn module(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        digest: &str,
+        precompile: impl FnOnce(&[u8]) -> wasmtime::Result<Vec<u8>>,
+    ) -> wasmtime::Result<Module> {
+        self.cached(
+            digest,
+            || precompile(bytes),
+            // SAFETY: see `cached`.
+            |path| unsafe { Module::deserialize_file(engine, path) },
+            // SAFETY: see `cached`.
+            |artifact| unsafe { Module::deserialize(engine, artifact) },
+        )
+    }
+
+    /// A compiled artifact by `digest`: read with `from_file`, or made by
+    /// `precompile`, written (when there is a cache), and loaded with
+    /// `from_bytes`. Deserializing is sound because every file was written
+    /// by `precompile` of an engine with the same compatibility hash (its
+    /// name says so), into a directory only this host writes (module docs),
+    /// and `from_bytes` loads what was produced just now for this engine's
+    /// settings, by this process or its own compile worker.
+    fn cached<T>(
+        &self,
+        digest: &str,
+        precompile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
+        from_file: impl FnOnce(&Path) -> wasmtime::Result<T>,
+        from_bytes: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
+    ) -> wasmtime::Result<T> {
         let Some(dir) = &self.dir else {
-            let artifact = precompile(bytes)?;
-            // SAFETY: `artifact` was produced just now for this engine's
-            // settings, by this process or its own compile worker.
-            return unsafe { Component::deserialize(engine, &artifact) };
+            return from_bytes(&precompile()?);
         };
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
         let path = dir.join(format!("{hex}-{}.cwasm", self.engine_key));
         if path.exists() {
-            // SAFETY: the file was written by `precompile_component` of an
-            // engine with the same compatibility hash, into a directory only
-            // this host writes (see the module docs).
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => {
+            match from_file(&path) {
+                Ok(compiled) => {
                     tracing::debug!(%digest, "compiled-artifact cache hit");
-                    return Ok(component);
+                    return Ok(compiled);
                 }
                 Err(err) => {
                     tracing::warn!(path = %path.display(), "ignoring unusable cached artifact: {err:#}")
                 }
             }
         }
-        let artifact = precompile(bytes)?;
+        let artifact = precompile()?;
         static WRITES: AtomicU64 = AtomicU64::new(0);
         let tmp = path.with_extension(format!(
             "tmp{}-{}",
@@ -78,8 +114,6 @@ impl ArtifactCache {
             tracing::warn!(path = %path.display(), "cannot write the compiled-artifact cache: {err}");
             let _ = std::fs::remove_file(&tmp);
         }
-        // SAFETY: `artifact` was produced just now for this engine's
-        // settings, by this process or its own compile worker.
-        unsafe { Component::deserialize(engine, &artifact) }
+        from_bytes(&artifact)
     }
 }

@@ -58,7 +58,8 @@ impl CompileBounds {
     }
 }
 
-/// Precompiles the component `bytes` for `engine`: in this process without
+/// Precompiles `bytes` (a component or a WASI command, told by its header)
+/// for `engine`: in this process without
 /// `bounds`, else in a bounded child whose engine is built with the same
 /// `meter_fuel` (the only engine setting that changes compiled code; the
 /// deserializing engine checks the rest and refuses a mismatch).
@@ -69,7 +70,7 @@ pub(super) fn precompile_component(
     bytes: &[u8],
 ) -> wasmtime::Result<Vec<u8>> {
     let Some(bounds) = bounds else {
-        return engine.precompile_component(bytes);
+        return precompile_any(engine, bytes);
     };
     let mut command = Command::new(&bounds.program);
     command
@@ -171,7 +172,15 @@ pub struct CompileWorkerArgs {
     pub fuel: bool,
 }
 
-/// `wasmfn __compile`: reads a component on stdin, writes the precompiled
+/// Precompiles a component, or a core module (a WASI command) by its header.
+fn precompile_any(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Vec<u8>> {
+    match super::footprint::GuestForm::of(bytes) {
+        Ok(super::footprint::GuestForm::Command) => engine.precompile_module(bytes),
+        _ => engine.precompile_component(bytes),
+    }
+}
+
+/// `wasmfn __compile`: reads a component or a WASI command on stdin, writes the precompiled
 /// artifact on stdout. A compile error is one line on stderr and exit 1.
 /// Runs before logging and the async runtime start, with its limits set
 /// first; it is the process the kernel's OOM killer should pick first.
@@ -182,8 +191,8 @@ pub fn compile_worker(args: &CompileWorkerArgs) -> ExitCode {
         eprintln!("cannot read the module from the host: {err}");
         return ExitCode::from(1);
     }
-    let result = super::engine::compile_engine(args.fuel)
-        .and_then(|engine| engine.precompile_component(&bytes));
+    let result =
+        super::engine::compile_engine(args.fuel).and_then(|engine| precompile_any(&engine, &bytes));
     match result {
         Ok(artifact) => match std::io::stdout().lock().write_all(&artifact) {
             Ok(()) => ExitCode::SUCCESS,

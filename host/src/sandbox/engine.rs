@@ -1,15 +1,21 @@
-//! The shared wasmtime engine: pooling allocator, epoch ticker, linker, and
-//! compilation of function components into pre-linked modules.
+//! The shared wasmtime engine: pooling allocator, epoch ticker, linkers, and
+//! compilation of function modules (components and WASI commands) into
+//! pre-linked modules.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, PoolingAllocationConfig,
+};
 
 use super::bindings::{Function, FunctionPre};
 use super::cache::ArtifactCache;
+use super::command::CommandState;
 use super::compile::{CompileBounds, precompile_component};
+use super::footprint::{Footprint, GuestForm, PER_INSTANCE};
 use super::invoke::SandboxError;
 use super::state::InstanceState;
 
@@ -77,19 +83,46 @@ impl Default for SandboxConfig {
     }
 }
 
-/// The engine and linker all functions share.
+/// The engine and linkers all functions share.
 pub struct Sandbox {
     pub(super) engine: Engine,
     linker: Linker<InstanceState>,
+    command_linker: wasmtime::Linker<CommandState>,
     cache: ArtifactCache,
     pub(super) limits: SandboxConfig,
     memory_reset: MemoryReset,
+    /// One permit per live instance of any form (fresh or kept warm):
+    /// `--max-instances` counts instances, whatever each takes from the pool.
+    pub(super) slots: Arc<Semaphore>,
 }
 
-/// A compiled, linked function component, ready to instantiate per event.
+/// A compiled, linked function module, ready to instantiate per event.
 #[derive(Clone)]
 pub struct CompiledModule {
-    pub(super) pre: FunctionPre<InstanceState>,
+    pub(super) linked: Linked,
+    footprint: Footprint,
+}
+
+/// The pre-linked module, by guest form.
+#[derive(Clone)]
+pub(super) enum Linked {
+    /// A `wasmfn:function` component: `handle` is called once per event.
+    Component(FunctionPre<InstanceState>),
+    /// A WASI preview 1 command: `_start` runs once per event.
+    Command(InstancePre<CommandState>),
+}
+
+impl CompiledModule {
+    /// Which of the accepted forms the module is.
+    pub fn form(&self) -> GuestForm {
+        self.footprint.form
+    }
+
+    /// The smallest linear memory, in bytes, an instance starts with: a
+    /// memory limit below it cannot run a single event.
+    pub fn min_memory_bytes(&self) -> u64 {
+        self.footprint.min_memory_bytes
+    }
 }
 
 impl Sandbox {
@@ -112,15 +145,21 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SandboxError::engine)?;
         Function::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(SandboxError::engine)?;
+        let mut command_linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut command_linker, CommandState::wasi)
+            .map_err(SandboxError::engine)?;
 
         spawn_epoch_ticker(&engine);
         let cache = ArtifactCache::new(&engine, limits.cache_dir.as_deref());
+        let slots = Arc::new(Semaphore::new(limits.max_instances as usize));
         Ok(Arc::new(Sandbox {
             engine,
             linker,
+            command_linker,
             cache,
             limits,
             memory_reset,
+            slots,
         }))
     }
 
@@ -129,10 +168,13 @@ impl Sandbox {
         self.memory_reset
     }
 
-    /// Compiles `bytes` (a wasm32-wasip2 component whose digest is `digest`),
-    /// or takes it from the artifact cache, and links it against the host's
-    /// imports, so that it satisfies the `wasmfn:function` world.
+    /// Compiles `bytes` (whose digest is `digest`), or takes it from the
+    /// artifact cache, and links it against the host's imports. Its header
+    /// says which form it is: a component must satisfy the `wasmfn:function`
+    /// world, a core module must be a WASI preview 1 command (`_start`).
+    /// Either must fit one slot of the pooling allocator.
     pub fn compile(&self, bytes: &[u8], digest: &str) -> Result<CompiledModule, SandboxError> {
+        let form = GuestForm::of(bytes).map_err(SandboxError::Compile)?;
         let precompile = |bytes: &[u8]| {
             precompile_component(
                 &self.engine,
@@ -141,16 +183,45 @@ impl Sandbox {
                 bytes,
             )
         };
-        let component = self
-            .cache
-            .component(&self.engine, bytes, digest, precompile)
-            .map_err(SandboxError::compile)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(SandboxError::compile)?;
-        let pre = FunctionPre::new(pre).map_err(SandboxError::compile)?;
-        Ok(CompiledModule { pre })
+        Footprint::check_min_memory(bytes, self.limits.max_memory_bytes)?;
+        let (linked, footprint) = match form {
+            GuestForm::Component => {
+                let component = self
+                    .cache
+                    .component(&self.engine, bytes, digest, precompile)
+                    .map_err(SandboxError::compile)?;
+                let footprint = Footprint::of_component(&component, bytes)?;
+                let pre = self
+                    .linker
+                    .instantiate_pre(&component)
+                    .map_err(SandboxError::compile)?;
+                let pre = FunctionPre::new(pre).map_err(SandboxError::compile)?;
+                (Linked::Component(pre), footprint)
+            }
+            GuestForm::Command => {
+                let module = self
+                    .cache
+                    .module(&self.engine, bytes, digest, precompile)
+                    .map_err(SandboxError::compile)?;
+                let footprint = Footprint::of_command(&module)?;
+                let pre = self
+                    .command_linker
+                    .instantiate_pre(&module)
+                    .map_err(SandboxError::compile)?;
+                (Linked::Command(pre), footprint)
+            }
+        };
+        tracing::debug!(
+            %digest,
+            form = ?footprint.form,
+            core_instances = footprint.needs.core_instances,
+            memories = footprint.needs.memories,
+            tables = footprint.needs.tables,
+            min_memory_bytes = footprint.min_memory_bytes,
+            "module footprint"
+        );
+        footprint.fits()?;
+        Ok(CompiledModule { linked, footprint })
     }
 
     /// Whether the engine meters fuel, so that `limits.fuel` applies.
@@ -159,18 +230,20 @@ impl Sandbox {
     }
 }
 
-/// The engine for `limits`: a pooling allocator with one slot per allowed
-/// instance, each sized to the memory limit, copy-on-write memory images
-/// (wasmtime's default), and instance memory reset per `reset`. Fails when
-/// `reset` needs what the kernel lacks.
+/// The engine for `limits`: a pooling allocator with room for
+/// `max_instances` instances of any accepted module ([`PER_INSTANCE`]: what
+/// the biggest guest form measured takes), each memory sized to the memory
+/// limit, copy-on-write memory images (wasmtime's default), and instance
+/// memory reset per `reset`. Fails when `reset` needs what the kernel lacks.
 fn engine(limits: &SandboxConfig, reset: MemoryReset) -> wasmtime::Result<Engine> {
+    let slots = limits.max_instances;
     let mut pooling = PoolingAllocationConfig::default();
     pooling
-        .total_component_instances(limits.max_instances)
-        .total_memories(limits.max_instances)
-        .total_tables(limits.max_instances * 2)
-        .total_stacks(limits.max_instances)
-        .total_core_instances(limits.max_instances * 4)
+        .total_component_instances(slots)
+        .total_memories(slots * PER_INSTANCE.memories)
+        .total_tables(slots * PER_INSTANCE.tables)
+        .total_stacks(slots)
+        .total_core_instances(slots * PER_INSTANCE.core_instances)
         .max_memory_size(limits.max_memory_bytes);
     if reset == MemoryReset::DirtyPages {
         pooling

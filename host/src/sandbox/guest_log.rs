@@ -88,6 +88,12 @@ impl EventLog {
         })
     }
 
+    /// Starts the per-event bound afresh for the next event of a warm
+    /// instance (what was dropped is still summed up when it goes).
+    pub(super) fn next_event(&self) {
+        self.records.store(0, Ordering::Relaxed);
+    }
+
     /// Logs `message` at `level` (from `stream`, for stdout/stderr), unless
     /// a bound drops it.
     pub(super) fn record(&self, level: Level, stream: Option<&'static str>, message: &str) {
@@ -167,11 +173,23 @@ fn cut(message: &str) -> std::borrow::Cow<'_, str> {
 pub(super) struct GuestOutput {
     log: Arc<EventLog>,
     stream: &'static str,
+    last_line: Option<Arc<Mutex<String>>>,
 }
 
 impl GuestOutput {
     pub(super) fn new(log: Arc<EventLog>, stream: &'static str) -> Self {
-        GuestOutput { log, stream }
+        GuestOutput {
+            log,
+            stream,
+            last_line: None,
+        }
+    }
+
+    /// Also keeps the last non-empty line in `last_line` (a command's
+    /// message when it exits as invalid).
+    pub(super) fn keeping_last_line(mut self, last_line: Arc<Mutex<String>>) -> Self {
+        self.last_line = Some(last_line);
+        self
     }
 
     fn writer(&self) -> LineLogger {
@@ -179,6 +197,7 @@ impl GuestOutput {
             log: self.log.clone(),
             stream: self.stream,
             pending: BytesMut::new(),
+            last_line: self.last_line.clone(),
         }
     }
 }
@@ -205,6 +224,7 @@ struct LineLogger {
     log: Arc<EventLog>,
     stream: &'static str,
     pending: BytesMut,
+    last_line: Option<Arc<Mutex<String>>>,
 }
 
 impl LineLogger {
@@ -229,6 +249,11 @@ impl LineLogger {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\r');
+        if let Some(last) = &self.last_line
+            && !line.trim().is_empty()
+        {
+            line.clone_into(&mut last.lock().expect("last line lock"));
+        }
         let level = if self.stream == "stderr" {
             Level::WARN
         } else {

@@ -1,15 +1,17 @@
-//! One event through one function: a fresh `Store` and instance per call, so
-//! nothing survives between events, with the outcome classified for the
-//! host's status mapping.
+//! One event through one function, whatever its form: what every form
+//! shares — the instance slot, the limits set on each `Store` (time, memory,
+//! fuel) and the classification of a trap or limit hit for the host's status
+//! mapping. Each form's executor is its own module (`component`, `command`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::{PoolConcurrencyLimitError, ResourceLimiter, Store, Trap, UpdateDeadline};
 
-use super::engine::{CompiledModule, Sandbox};
+use super::component::WarmInstances;
+use super::engine::{CompiledModule, Linked, Sandbox};
 use super::guest_log::LogRate;
-use super::state::InstanceState;
 use crate::config::Settings;
 use crate::event::{Event, GuestError};
 use crate::observability::FunctionMetrics;
@@ -32,6 +34,12 @@ pub struct GuestContext {
     pub metrics: Arc<FunctionMetrics>,
     /// Its guest-log rate limit, shared by all its events.
     pub log_rate: LogRate,
+    /// Its output data limit in bytes (`limits.max_output_bytes`), which
+    /// also bounds what a command may write to stdout.
+    pub max_output_bytes: usize,
+    /// Its instances kept warm between events (`instances = "reused"`);
+    /// `None`: a fresh instance per event.
+    pub warm: Option<WarmInstances>,
 }
 
 /// Why the sandbox could not produce the guest's own answer.
@@ -40,8 +48,10 @@ pub enum SandboxError {
     /// The engine or linker could not be set up (a host bug or a bad flag).
     #[error("cannot set up the Wasm engine: {0}")]
     Engine(String),
-    /// The module is not a component that satisfies `wasmfn:function`.
-    #[error("not a valid wasmfn function component: {0}")]
+    /// The module is none of the accepted forms, does not satisfy its
+    /// form's contract (the `wasmfn:function` world, a WASI command), or
+    /// does not fit the host's limits.
+    #[error("cannot load the function module: {0}")]
     Compile(String),
     /// Every instance slot is in use.
     #[error("all {0} instance slots are in use")]
@@ -61,6 +71,10 @@ pub enum SandboxError {
     /// The guest trapped (a panic, `unreachable`, an out-of-bounds access...).
     #[error("the function trapped: {0}")]
     Trap(String),
+    /// A command's stdout is not output events as the command ABI defines
+    /// them, or is over its limit.
+    #[error("{0}")]
+    Output(String),
 }
 
 impl SandboxError {
@@ -86,20 +100,51 @@ impl Sandbox {
         (timeout, memory)
     }
 
-    /// Runs `event` through a fresh instance of `module`. `Ok(Err(_))` is the
+    /// Runs `event` through an instance of `module`: a fresh one, or one
+    /// kept warm when the function reuses instances. `Ok(Err(_))` is the
     /// guest's own verdict (`invalid` / `failed`); `Err(_)` is a host-side
-    /// outcome: a trap or a limit hit.
+    /// outcome: a trap, a limit hit, no free instance slot.
     pub async fn invoke(
         &self,
         module: &CompiledModule,
         context: &Arc<GuestContext>,
         event: &Event,
     ) -> Result<Result<Vec<Event>, GuestError>, SandboxError> {
-        let (timeout, memory) = self.limits_of(context);
-        let deadline = Instant::now() + timeout;
-        let state = InstanceState::new(context.clone(), memory);
+        match &module.linked {
+            Linked::Component(pre) => self.run_component(pre, context, event).await,
+            Linked::Command(pre) => self.run_command(pre, context, event).await,
+        }
+    }
+
+    /// One of the `--max-instances` instance slots, or
+    /// [`SandboxError::Exhausted`] when all are taken.
+    pub(super) fn slot(&self) -> Result<OwnedSemaphorePermit, SandboxError> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SandboxError::Exhausted(self.limits.max_instances))
+    }
+
+    /// A `Store` for one instance of `context`'s function holding `state`,
+    /// whose memory growth `limiter` decides.
+    pub(super) fn store<T: 'static>(
+        &self,
+        state: T,
+        limiter: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync + 'static,
+    ) -> Store<T> {
         let mut store = Store::new(&self.engine, state);
-        store.limiter(InstanceState::limiter);
+        store.limiter(limiter);
+        store
+    }
+
+    /// Arms `store` for one event of `context`: its fuel and its deadline.
+    /// Returns the fuel given (`u64::MAX`: unmetered).
+    pub(super) fn arm<T: 'static>(
+        &self,
+        store: &mut Store<T>,
+        context: &GuestContext,
+        deadline: Instant,
+    ) -> u64 {
         let fuel = context.fuel.unwrap_or(u64::MAX);
         if self.limits.meter_fuel {
             store
@@ -116,27 +161,15 @@ impl Sandbox {
                 UpdateDeadline::Yield(1)
             })
         });
-
-        let run = async {
-            let started = Instant::now();
-            let instance = module.pre.instantiate_async(&mut store).await?;
-            context.metrics.record_instantiation(started.elapsed());
-            instance.call_handle(&mut store, event).await
-        };
-        // The epoch deadline cuts guest code; this cuts a guest stuck in a
-        // host call that never returns.
-        let outcome = tokio::time::timeout(timeout + super::engine::EPOCH_TICK, run).await;
-        match outcome {
-            Ok(Ok(verdict)) => Ok(verdict),
-            Ok(Err(err)) => Err(self.classify(&err, store.data(), timeout, memory, fuel)),
-            Err(_) => Err(SandboxError::Timeout(timeout)),
-        }
+        fuel
     }
 
-    fn classify(
+    /// What a wasmtime error of a guest run means. `memory_denied`: the
+    /// limiter refused a memory growth during the run.
+    pub(super) fn classify(
         &self,
         err: &wasmtime::Error,
-        state: &InstanceState,
+        memory_denied: bool,
         timeout: Duration,
         memory: usize,
         fuel: u64,
@@ -148,7 +181,7 @@ impl Sandbox {
             Some(Trap::Interrupt) => SandboxError::Timeout(timeout),
             Some(Trap::StackOverflow) => SandboxError::StackOverflow,
             Some(Trap::OutOfFuel) => SandboxError::Fuel(fuel),
-            _ if state.memory_denied() => SandboxError::Memory(memory),
+            _ if memory_denied => SandboxError::Memory(memory),
             _ => SandboxError::Trap(format!("{err:#}")),
         }
     }

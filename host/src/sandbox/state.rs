@@ -32,13 +32,7 @@ impl InstanceState {
         InstanceState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                inner: StoreLimitsBuilder::new()
-                    .memory_size(max_memory_bytes)
-                    .instances(usize::MAX)
-                    .build(),
-                denied: false,
-            },
+            limiter: MemoryLimiter::new(max_memory_bytes),
             context,
             log,
         }
@@ -53,13 +47,38 @@ impl InstanceState {
     pub(super) fn memory_denied(&self) -> bool {
         self.limiter.denied
     }
+
+    /// Forgets a refused growth of an earlier event (a warm instance).
+    pub(super) fn next_event(&mut self) {
+        self.limiter.denied = false;
+        self.log.next_event();
+    }
 }
 
 /// [`StoreLimits`] that remembers whether it refused a memory growth, so a
 /// trap that follows can be reported as a memory limit hit.
-struct MemoryLimiter {
+pub(super) struct MemoryLimiter {
     inner: StoreLimits,
     denied: bool,
+}
+
+impl MemoryLimiter {
+    /// Memory up to `max_memory_bytes`; any number of instances and tables
+    /// (the pool bounds those).
+    pub(super) fn new(max_memory_bytes: usize) -> Self {
+        MemoryLimiter {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(max_memory_bytes)
+                .instances(usize::MAX)
+                .build(),
+            denied: false,
+        }
+    }
+
+    /// Whether a memory growth was refused.
+    pub(super) fn denied(&self) -> bool {
+        self.denied
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
