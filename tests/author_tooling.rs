@@ -2,7 +2,7 @@
 //! template kind scaffolds a crate that passes its own tests, builds to a
 //! component the host runs, and bad input gets an error naming it.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

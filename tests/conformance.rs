@@ -2,7 +2,7 @@
 //! batches are accepted (2xx) in structured, batched and binary mode; invalid
 //! ones are refused with a 4xx — never a 5xx, and the host stays up.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -11,7 +11,7 @@
 //! that an input whose function failed forwarded nothing. Run with
 //! `--nocapture` to see the table (docs/RELIABILITY.md quotes it).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! a test pipeline whose Trigger points at the `evil` guest, for retries and
 //! dead letters.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

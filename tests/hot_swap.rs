@@ -3,7 +3,7 @@
 //! served within 2 s, a broken module leaves the old version serving, and a
 //! removed module's route answers 404.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

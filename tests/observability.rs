@@ -4,7 +4,7 @@
 //! tags the event's JSON log lines; `GET /functions` describes what is loaded
 //! without secret values; functions named like the endpoints stay reachable.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::sink::Sink;

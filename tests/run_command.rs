@@ -1,7 +1,7 @@
 //! `wasmfn run`: one event through one module from the command line, with the
 //! documented exit codes.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! and attempts to reach outside the sandbox — each gets the right status and
 //! the host keeps serving.
 
-mod support;
+use crate::support;
 
 use support::{FunctionsDir, Wasmfn, binary_event, error_kind};
 

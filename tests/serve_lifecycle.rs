@@ -1,7 +1,7 @@
 //! Serving-runtime contract: on SIGTERM the host fails readiness, keeps
 //! serving through the drain period, finishes in-flight events, exits 0.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

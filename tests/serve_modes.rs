@@ -2,7 +2,7 @@
 //! seed-style request, routing, health endpoints, status codes, and
 //! deterministic output ids — against the real binary and real components.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{FunctionsDir, Wasmfn, client, error_kind};

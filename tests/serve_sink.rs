@@ -2,7 +2,7 @@
 //! recording sink on 127.0.0.1, retries on transient failures, and the
 //! statuses Knative acts on when the sink refuses or stays down.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::sink::Sink;

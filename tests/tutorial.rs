@@ -6,7 +6,7 @@
 //!
 //! The only liberty taken: the server's port 8080 becomes a free port.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
