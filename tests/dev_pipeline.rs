@@ -254,3 +254,33 @@ async fn deliveries_are_retried_then_dead_lettered_and_replies_reenter_the_broke
         .unwrap();
     assert_eq!(refused.status(), 400);
 }
+
+#[tokio::test]
+async fn dev_serves_connections_with_the_limits_of_serve() {
+    // `wasmfn dev` shares serve's connection loop: --max-header-bytes holds
+    // (it was accepted and ignored when dev ran its own server).
+    let functions = FunctionsDir::new(&["handler", "transformer", "simple"], "");
+    let out = tempfile::tempdir().unwrap();
+    let server = dev(
+        functions.path(),
+        &repo("deploy/pipeline"),
+        &repo("deploy/base/wasmfn.toml"),
+        out.path(),
+        &["--max-header-bytes=8192"],
+    );
+    let response = client()
+        .post(format!("{}/simple", server.url))
+        .header("x-large", "x".repeat(16 * 1024))
+        .send()
+        .await;
+    match response {
+        Ok(response) => assert_eq!(response.status(), 431),
+        // hyper may close the connection before the client finishes writing.
+        Err(err) => assert!(err.is_request() || err.is_body(), "{err:?}"),
+    }
+    let ok = binary_event(&server.url, "simple", "greeting", "after")
+        .send()
+        .await
+        .unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+}

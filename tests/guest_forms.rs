@@ -3,7 +3,7 @@
 //! `build` script), components with many core instances, and instances kept
 //! warm between events (`instances = "reused"`).
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! counter in `/metrics`; a stuck stderr never blocks a request; control
 //! characters cannot forge log lines.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! percent-encoding and HTTP framing, clients that never read, and errors
 //! that are always JSON.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

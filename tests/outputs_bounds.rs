@@ -4,7 +4,7 @@
 //! capped, control characters and a `dataschema` that is not a URI are
 //! refused, all with 422 `output` before anything is sent.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{FunctionsDir, Wasmfn, binary_event, client, error_kind};

@@ -5,7 +5,7 @@
 //! And what a function loads from outside the directory: its env files,
 //! rewritten by rename while serving (item 11).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

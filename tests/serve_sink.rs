@@ -145,6 +145,56 @@ async fn an_unreachable_sink_is_503() {
 }
 
 #[tokio::test]
+async fn sink_credentials_never_reach_the_answer_or_the_log() {
+    // A refused connection (reqwest's error text quotes the URL) and a sink
+    // that stays 503, each with a password and a signed query: Knative copies
+    // a failed answer's body into `knativeerrordata`, on to the dead-letter sink.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = Sink::start().await;
+    down.script(&[(503, ""); 4]);
+    let secret = |base: &str| {
+        base.replacen("http://", "http://app:PASSWORD@", 1) + "x?sig=TOKEN"
+    };
+    let dir = FunctionsDir::new(&["handler", "transformer"], config());
+    let server = Wasmfn::serve(
+        dir.path(),
+        &[
+            ("BROKER_URL", &secret(&format!("http://{closed}/"))),
+            ("KAFKA_SINK_URL", &secret(&down.url)),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    for function in ["handler", "transformer"] {
+        let response = send_trade(&server, function, "T-13").await;
+        let (status, kind, message) = error_kind(response).await;
+        assert_eq!((status, kind.as_str()), (503, "sink_unavailable"), "{message}");
+        assert!(
+            !message.contains("PASSWORD") && !message.contains("TOKEN"),
+            "{function}: {message}"
+        );
+    }
+    let functions: Value = client()
+        .get(format!("{}/functions", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let functions = functions.to_string();
+    assert!(functions.contains("redacted@"), "{functions}");
+    let log = server.log().join("\n");
+    assert!(log.contains("?redacted"), "the URL is named, redacted: {log}");
+    assert!(
+        !log.contains("PASSWORD") && !log.contains("TOKEN") && !functions.contains("TOKEN"),
+        "{log}\n{functions}"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_sink_variable_stops_the_load_naming_it() {
     let dir = FunctionsDir::new(&["handler"], config());
     let output = std::process::Command::new(support::WASMFN)

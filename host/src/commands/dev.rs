@@ -15,7 +15,7 @@ use super::serve::{shutdown_signal, start};
 use crate::cli::DevArgs;
 use crate::config::Config;
 use crate::dev::{Manifests, Pipeline};
-use crate::ingress::router;
+use crate::ingress::{router, serve as serve_http};
 use crate::routing::{ConfigSource, EnvLookup};
 use crate::sandbox::Sandbox;
 
@@ -78,9 +78,13 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     );
     pipeline.start_ping_sources(args.ping_now);
     tracing::info!("listening on http://{address}");
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(shutdown_signal(registry, Duration::ZERO))
-        .await?;
+    serve_http(
+        listener,
+        routes,
+        args.connection.to_limits(),
+        shutdown_signal(registry, Duration::ZERO),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
-use crate::ingress::{App, serve as serve_http};
+use crate::ingress::{App, router, serve as serve_http};
 use crate::outputs::SinkClient;
 use crate::routing::{ConfigSource, Loader, Registry, Reloader};
 use crate::sandbox::{MemoryReset, Sandbox};
@@ -43,7 +43,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let drain = Duration::from_secs(args.drain_secs);
     let registry = app.registry.clone();
     let limits = args.connection.to_limits();
-    if serve_http(listener, app, limits, shutdown_signal(registry, drain)).await? {
+    if serve_http(
+        listener,
+        router(app),
+        limits,
+        shutdown_signal(registry, drain),
+    )
+    .await?
+    {
         tracing::info!("stopped: every in-flight request finished");
     } else {
         tracing::info!("stopped: the shutdown timeout closed the connections still open");

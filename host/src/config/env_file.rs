@@ -1,9 +1,13 @@
 //! Env files: the `export KEY="value"` lines a Vault agent template writes
 //! (or plain `KEY=value`), read into a function's settings.
+//!
+//! Hand-written rather than `dotenvy`: its parse errors quote the offending
+//! line, and in an env file any line may be a secret.
 
 /// Parses an env file: `export KEY="value"` lines (Vault agent templates) or
 /// `KEY=value`; blank lines and `#` comments are skipped. Errors carry the
-/// 1-based line number and never the value.
+/// 1-based line number and what the line should look like, never any of
+/// its text (a malformed line may be a secret with a typo in it).
 pub(super) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
     let mut pairs = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -21,14 +25,15 @@ pub(super) fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize
         };
         let key = key.trim();
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err((line_no, format!("`{key}` is not a valid variable name")));
-        }
-        let value = unquote(raw.trim()).ok_or_else(|| {
-            (
+            return Err((
                 line_no,
-                format!("the value of `{key}` has an unterminated quote"),
-            )
-        })?;
+                "the text before `=` is not a variable name (letters, digits and `_`); \
+                 write `KEY=value` or `export KEY=\"value\"`"
+                    .into(),
+            ));
+        }
+        let value = unquote(raw.trim())
+            .ok_or_else(|| (line_no, "the value has an unterminated quote".to_owned()))?;
         pairs.push((key.to_owned(), value));
     }
     Ok(pairs)
@@ -82,11 +87,24 @@ mod tests {
         assert_eq!(line, 2);
         assert!(!message.contains("hunter2"), "{message}");
         assert_eq!(parse_env_file("not a pair").unwrap_err().0, 1);
-        assert!(
-            parse_env_file("BAD-NAME=1")
-                .unwrap_err()
-                .1
-                .contains("BAD-NAME")
-        );
+    }
+
+    #[test]
+    fn a_malformed_line_is_reported_by_number_without_any_of_its_text() {
+        // The probe's cases: a space instead of `=`, a YAML-style colon, a
+        // dash in the name, a bad quote after a good name.
+        let lines = [
+            "export DSN postgres://app:PASS@db/app=x",
+            "API_KEY: sk-live-PASS=abc",
+            "MY-PASS=1",
+            "export PASS_KEY=\"PASS",
+        ];
+        for line in lines {
+            let (number, message) = parse_env_file(&format!("OK=1\n{line}\n")).unwrap_err();
+            assert_eq!(number, 2, "{line}");
+            for word in ["PASS", "postgres", "sk-live", "API_KEY", "DSN", "MY-"] {
+                assert!(!message.contains(word), "{line}: {message}");
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::KeyError;
+
 /// Default events one warm instance handles before it is replaced.
 pub const DEFAULT_MAX_EVENTS_PER_INSTANCE: u32 = 1000;
 
@@ -31,16 +33,19 @@ pub(super) enum WireInstances {
     Reused,
 }
 
-/// Validated [`Instances`]; `Err((field, message))` names the bad field.
+/// Validated [`Instances`]; the error names the bad key.
 pub(super) fn validate(
     instances: Option<WireInstances>,
     max_events_per_instance: Option<u32>,
-) -> Result<Instances, (&'static str, String)> {
+) -> Result<Instances, KeyError> {
     match (instances.unwrap_or_default(), max_events_per_instance) {
-        (_, Some(0)) => Err(("max_events_per_instance", "must be at least 1".to_owned())),
-        (WireInstances::Fresh, Some(_)) => Err((
+        (_, Some(0)) => Err(KeyError::new(
             "max_events_per_instance",
-            "applies only with `instances = \"reused\"`; set that or remove it".to_owned(),
+            "must be at least 1",
+        )),
+        (WireInstances::Fresh, Some(_)) => Err(KeyError::new(
+            "max_events_per_instance",
+            "applies only with `instances = \"reused\"`; set that or remove it",
         )),
         (WireInstances::Fresh, None) => Ok(Instances::Fresh),
         (WireInstances::Reused, max) => Ok(Instances::Reused {

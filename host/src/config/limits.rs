@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::KeyError;
+
 /// Default cap on output events per input event.
 pub const DEFAULT_MAX_OUTPUT_EVENTS: usize = 100;
 /// Default cap on the total bytes (data and attributes) of one input's output events.
@@ -52,8 +54,8 @@ pub(super) struct WireLimits {
 }
 
 impl WireLimits {
-    /// Validated limits; `Err((field, message))` names the bad field.
-    pub(super) fn validate(self) -> Result<Limits, (&'static str, String)> {
+    /// Validated limits; the error names the bad key under `limits`.
+    pub(super) fn validate(self) -> Result<Limits, KeyError> {
         Ok(Limits {
             timeout: positive("timeout_ms", self.timeout_ms)?.map(Duration::from_millis),
             memory_bytes: positive("memory_mb", self.memory_mb)?.map(|mb| mb << 20),
@@ -70,9 +72,9 @@ impl WireLimits {
 fn positive<T: Default + PartialEq>(
     field: &'static str,
     value: Option<T>,
-) -> Result<Option<T>, (&'static str, String)> {
+) -> Result<Option<T>, KeyError> {
     match value {
-        Some(v) if v == T::default() => Err((field, "must be at least 1".to_owned())),
+        Some(v) if v == T::default() => Err(KeyError::new(field, "must be at least 1")),
         other => Ok(other),
     }
 }

@@ -126,17 +126,19 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-/// Serves `app` on `listener` (HTTP/1.1, keep-alive) with `limits` on every
-/// connection until `shutdown` resolves; then stops accepting, closes idle
-/// connections and waits for in-flight requests to finish, at most
-/// `limits.shutdown_timeout`. Returns whether every request finished.
+/// Serves `routes` on `listener` (HTTP/1.1, keep-alive) with `limits` on
+/// every connection until `shutdown` resolves; then stops accepting, closes
+/// idle connections and waits for in-flight requests to finish, at most
+/// `limits.shutdown_timeout`; returns whether every request finished. The one
+/// connection loop of `serve` ([`router`]) and `dev` (the same routes plus
+/// the emulated eventing).
 pub async fn serve(
     listener: TcpListener,
-    app: Arc<App>,
+    routes: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<bool> {
-    let service = TowerToHyperService::new(router(app));
+    let service = TowerToHyperService::new(routes);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)

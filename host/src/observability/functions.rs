@@ -1,6 +1,6 @@
 //! What is loaded, described for operators: the startup summary log block and
 //! the body of `GET /functions`. Settings and secrets show as keys only, and
-//! sink URLs lose their userinfo and query (where credentials hide).
+//! sink URLs lose their userinfo and query (`SinkUrl`'s `Display`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,14 +8,10 @@ use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use url::Url;
 
 use crate::config::Output;
 use crate::routing::{FunctionTable, LoadedFunction};
 use crate::sandbox::Sandbox;
-
-/// What replaces a redacted URL part.
-const REDACTED: &str = "redacted";
 
 /// One loaded function as `GET /functions` shows it.
 #[derive(Debug, Serialize)]
@@ -87,7 +83,7 @@ fn describe_one(table: &FunctionTable, sandbox: &Sandbox, f: &LoadedFunction) ->
         },
         sink: match &f.output {
             Output::Reply => None,
-            Output::Sink(url) => Some(redact(url)),
+            Output::Sink(url) => Some(url.to_string()),
         },
         limits: LimitsInfo {
             timeout_ms: timeout.as_millis(),
@@ -120,7 +116,7 @@ pub fn log_summary(table: &FunctionTable, dir: &Path) {
     for f in functions {
         let output = match &f.output {
             Output::Reply => "reply".to_owned(),
-            Output::Sink(url) => format!("sink {}", redact(url)),
+            Output::Sink(url) => format!("sink {url}"),
         };
         let _ = write!(
             block,
@@ -134,46 +130,4 @@ pub fn log_summary(table: &FunctionTable, dir: &Path) {
         );
     }
     tracing::info!("{block}");
-}
-
-/// `url` without userinfo, query or fragment, each replaced by a marker so
-/// it is plain something was there.
-pub fn redact(url: &Url) -> String {
-    let mut url = url.clone();
-    if !url.username().is_empty() || url.password().is_some() {
-        // Cannot fail: the URL has a host, since it has userinfo.
-        let _ = url.set_username(REDACTED);
-        let _ = url.set_password(None);
-    }
-    if url.query().is_some() {
-        url.set_query(Some(REDACTED));
-    }
-    url.set_fragment(None);
-    url.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_hides_userinfo_and_query_only() {
-        let cases = [
-            (
-                "https://user:s3cret@broker.example/ns/default?token=abc#frag",
-                "https://redacted@broker.example/ns/default?redacted",
-            ),
-            (
-                "http://broker-ingress.knative-eventing.svc/ns/default",
-                "http://broker-ingress.knative-eventing.svc/ns/default",
-            ),
-            (
-                "http://:pw@sink.local:8080/",
-                "http://redacted@sink.local:8080/",
-            ),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(redact(&input.parse().unwrap()), expected);
-        }
-    }
 }

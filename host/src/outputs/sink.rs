@@ -7,15 +7,13 @@
 
 use std::time::Duration;
 
+use crate::config::{DeliveryConfig, SinkUrl};
+use crate::event::{Event, write_headers};
+use crate::observability::{FunctionMetrics, TraceContext};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, StatusCode};
-use reqwest::Url;
-
-use crate::config::DeliveryConfig;
-use crate::event::{Event, write_headers};
-use crate::observability::{FunctionMetrics, TraceContext};
 
 /// Longest part of a sink's error body quoted back to the caller.
 const MAX_QUOTED_BODY: usize = 512;
@@ -75,10 +73,11 @@ impl SinkClient {
     }
 
     /// POSTs `event` to `url` in binary mode, retrying transient failures,
-    /// as a child of `trace`; the outcome is counted in `metrics`.
+    /// as a child of `trace`; the outcome is counted in `metrics`. Errors
+    /// and log lines show the URL redacted (`SinkUrl`'s `Display`).
     pub async fn deliver(
         &self,
-        url: &Url,
+        url: &SinkUrl,
         event: &Event,
         trace: &TraceContext,
         metrics: &FunctionMetrics,
@@ -127,17 +126,22 @@ impl SinkClient {
     }
 
     /// One try; `Ok` holds the sink's (successful) status.
-    async fn attempt(&self, url: &Url, headers: HeaderMap, body: Bytes) -> Result<u16, Attempt> {
+    async fn attempt(
+        &self,
+        url: &SinkUrl,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<u16, Attempt> {
         let response = self
             .http
-            .post(url.clone())
+            .post(url.as_url().clone())
             .headers(headers)
             .body(body)
             .send()
             .await
             .map_err(|err| Attempt::Transient {
                 status: None,
-                reason: describe(&err),
+                reason: describe(err, url),
                 retry_after: None,
             })?;
         let status = response.status();
@@ -176,10 +180,13 @@ impl SinkClient {
     }
 }
 
-/// A reqwest error with its causes ("error sending request: connection refused").
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
+/// A reqwest error with its causes ("error sending request for url
+/// (http://sink/x?redacted): connection refused"). reqwest's own text quotes
+/// the whole URL, so it is dropped and the redacted one written instead.
+fn describe(err: reqwest::Error, url: &SinkUrl) -> String {
+    let err = err.without_url();
+    let mut text = format!("{err} for {url}");
+    let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

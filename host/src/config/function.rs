@@ -1,0 +1,73 @@
+//! `[functions.<name>]`: one function's table, each of its keys validated by
+//! the module that owns it (output, settings, limits, dedup).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::KeyError;
+use super::dedup::{DedupConfig, WireDedup};
+use super::instances::{Instances, WireInstances};
+use super::limits::{Limits, WireLimits};
+use super::output::{Output, WireOutput};
+use super::settings::{Settings, read_settings};
+use super::vars::Vars;
+
+/// One function's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionConfig {
+    /// Where its output events go.
+    pub output: Output,
+    /// What its `config.get` sees: `env`, then `env_files` (later wins).
+    pub settings: Settings,
+    /// The env files its settings were read from, `${VAR}`s expanded.
+    pub env_files: Vec<PathBuf>,
+    /// Its sandbox and output limits.
+    pub limits: Limits,
+    /// Its de-duplication window for redelivered events (`None`: off).
+    pub dedup: Option<DedupConfig>,
+    /// Fresh instances per event, or instances kept warm.
+    pub instances: Instances,
+}
+
+/// `[functions.<name>]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WireFunction {
+    #[serde(default)]
+    output: WireOutput,
+    sink: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    env_files: Vec<String>,
+    #[serde(default)]
+    limits: WireLimits,
+    dedup: Option<WireDedup>,
+    instances: Option<WireInstances>,
+    max_events_per_instance: Option<u32>,
+}
+
+impl WireFunction {
+    /// The validated configuration; the error names the bad key under the
+    /// function's table.
+    pub(super) fn validate(self, vars: &Vars<'_>) -> Result<FunctionConfig, KeyError> {
+        let output = self.output.validate(self.sink.as_deref(), vars)?;
+        let (settings, env_files) = read_settings(self.env, &self.env_files, vars)?;
+        let limits = self.limits.validate().map_err(|err| err.under("limits"))?;
+        let dedup = self
+            .dedup
+            .map(|dedup| dedup.validate().map_err(|err| err.under("dedup")))
+            .transpose()?;
+        let instances = super::instances::validate(self.instances, self.max_events_per_instance)?;
+        Ok(FunctionConfig {
+            output,
+            settings,
+            env_files,
+            limits,
+            dedup,
+            instances,
+        })
+    }
+}
