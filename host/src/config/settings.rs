@@ -54,7 +54,7 @@ pub(super) fn read_settings(
     let mut paths = Vec::with_capacity(env_files.len());
     for file in env_files {
         let path = PathBuf::from(vars.expand("env_files", file)?);
-        let text = std::fs::read_to_string(&path).map_err(|err| {
+        let text = read_env_file(&path).map_err(|err| {
             KeyError::new(
                 "env_files",
                 format!("cannot read `{}`: {err}", path.display()),
@@ -70,4 +70,55 @@ pub(super) fn read_settings(
         paths.push(path);
     }
     Ok((Settings(Arc::new(settings)), paths))
+}
+
+/// Largest env file read; a Vault template's is a few hundred bytes.
+const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads an env file if it is a regular file (after symlinks) of at most
+/// [`MAX_ENV_FILE_BYTES`]. Opened with `O_NONBLOCK`, so a FIFO in its place
+/// is refused instead of hanging the reload that reads it.
+fn read_env_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_ENV_FILE_BYTES {
+        return Err(std::io::Error::other("over 1 MiB"));
+    }
+    let mut text = String::with_capacity(meta.len() as usize);
+    file.take(MAX_ENV_FILE_BYTES).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_env_file_that_is_a_fifo_or_a_directory_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("secrets.env");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let env = |_: &str| None;
+        let vars = Vars::new(&env);
+        for path in [fifo.as_path(), dir.path()] {
+            let err = read_settings(BTreeMap::new(), &[path.to_str().unwrap().to_owned()], &vars)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("env_files") && err.contains("not a regular file"),
+                "{err}"
+            );
+        }
+    }
 }
