@@ -16,5 +16,6 @@ pub mod event;
 pub mod ingress;
 pub mod observability;
 pub mod outputs;
+pub mod regular_file;
 pub mod routing;
 pub mod sandbox;

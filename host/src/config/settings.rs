@@ -76,20 +76,15 @@ pub(super) fn read_settings(
 const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads an env file if it is a regular file (after symlinks) of at most
-/// [`MAX_ENV_FILE_BYTES`]. Opened with `O_NONBLOCK`, so a FIFO in its place
-/// is refused instead of hanging the reload that reads it.
+/// [`MAX_ENV_FILE_BYTES`], so a FIFO in its place is refused instead of
+/// hanging the reload that reads it.
 fn read_env_file(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
 
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
+    let (file, meta) = crate::regular_file::open(path).map_err(|err| match err {
+        crate::regular_file::OpenError::Io(err) => err,
+        not_a_file => std::io::Error::other(not_a_file.to_string()),
+    })?;
     if meta.len() > MAX_ENV_FILE_BYTES {
         return Err(std::io::Error::other("over 1 MiB"));
     }

@@ -12,11 +12,11 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::load::LoadError;
 use super::table::{LoadIssue, digest};
+use crate::regular_file::OpenError;
 
 /// The largest module file read, in bytes. The example functions are
 /// 0.1–0.5 MB and a ConfigMap holds at most 1 MiB; a componentize-py
@@ -114,29 +114,13 @@ fn read_module(path: &Path) -> Result<Vec<u8>, LoadError> {
         path: path.to_owned(),
         source,
     };
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
-    // writer forever. The type is then checked on the opened file, so it
-    // cannot be swapped between the check and the read.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(read_error)?;
-    let meta = file.metadata().map_err(read_error)?;
-    let kind = meta.file_type();
-    let not_a_file = |kind| LoadError::NotAFile {
-        path: path.to_owned(),
-        kind,
-    };
-    if kind.is_dir() {
-        return Err(not_a_file("a directory"));
-    } else if kind.is_fifo() {
-        return Err(not_a_file("a FIFO"));
-    } else if kind.is_char_device() || kind.is_block_device() {
-        return Err(not_a_file("a device"));
-    } else if !kind.is_file() {
-        return Err(not_a_file("a socket or other special file"));
-    }
+    let (file, meta) = crate::regular_file::open(path).map_err(|err| match err {
+        OpenError::Io(source) => read_error(source),
+        OpenError::NotAFile(kind) => LoadError::NotAFile {
+            path: path.to_owned(),
+            kind,
+        },
+    })?;
     if meta.len() > MAX_MODULE_BYTES {
         return Err(LoadError::TooLarge {
             path: path.to_owned(),
