@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::kubelet::ConfigMapMount;
-use support::{Wasmfn, binary_event, client, module};
+use support::{digest_of, Wasmfn, binary_event, client, module};
 
 /// The time the host has to serve a swapped-in module (issue 3).
 const SWAP_DEADLINE: Duration = Duration::from_secs(2);
@@ -36,13 +36,6 @@ async fn readyz(url: &str) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-fn digest_of(response: &reqwest::Response) -> String {
-    response.headers()["wasmfn-module-digest"]
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

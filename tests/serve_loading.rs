@@ -10,7 +10,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Wasmfn, binary_event, client, module};
+use support::{digest_of, Wasmfn, binary_event, client, module};
 
 /// Generous bound for things with no latency promise.
 const EVENTUALLY: Duration = Duration::from_secs(30);
@@ -33,13 +33,6 @@ async fn post(url: &str, function: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-fn digest_of(response: &reqwest::Response) -> String {
-    response.headers()["wasmfn-module-digest"]
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The issue `/readyz` reports for `function`, if any.

@@ -228,3 +228,12 @@ pub async fn error_kind(response: reqwest::Response) -> (u16, String, String) {
         body["error"]["message"].as_str().unwrap().to_owned(),
     )
 }
+
+/// The `wasmfn-module-digest` a function response names: the module that
+/// handled it.
+pub fn digest_of(response: &reqwest::Response) -> String {
+    response.headers()["wasmfn-module-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
