@@ -73,7 +73,7 @@ pub struct ServeArgs {
     pub connection: ConnectionArgs,
     /// Sandbox limits shared by every function.
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub sandbox: SandboxArgs,
 }
 
 /// Limits on each client connection, against slow and oversized requests.
@@ -119,7 +119,7 @@ impl ConnectionArgs {
 
 /// Sandbox limits.
 #[derive(Debug, Args)]
-pub struct LimitArgs {
+pub struct SandboxArgs {
     /// Function instances that may run at once (pooling allocator slots).
     #[arg(long, env = "WASMFN_MAX_INSTANCES", default_value_t = 256)]
     pub max_instances: u32,
@@ -166,7 +166,7 @@ pub struct RunArgs {
     pub name: Option<String>,
     /// Sandbox limits.
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub sandbox: SandboxArgs,
 }
 
 /// `wasmfn dev`.
@@ -202,7 +202,7 @@ pub struct DevArgs {
     pub connection: ConnectionArgs,
     /// Sandbox limits shared by every function.
     #[command(flatten)]
-    pub limits: LimitArgs,
+    pub sandbox: SandboxArgs,
 }
 
 /// `wasmfn build`.
@@ -242,7 +242,7 @@ pub struct NewArgs {
     pub dir: PathBuf,
 }
 
-impl LimitArgs {
+impl SandboxArgs {
     /// The sandbox configuration these flags describe, with `cache_dir`;
     /// fuel is metered if `--fuel` is set or the configuration `needs_fuel`.
     /// Fails when the running binary cannot be found to compile modules in.

@@ -52,7 +52,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let config: Config = source
         .load(&args.functions)
         .with_context(|| format!("--config {}", args.config.display()))?;
-    let sandbox = Sandbox::new(args.limits.to_sandbox_config(
+    let sandbox = Sandbox::new(args.sandbox.to_sandbox_config(
         Some(args.cache_dir.clone()),
         config.first_with_fuel_limit().is_some(),
     )?)?;

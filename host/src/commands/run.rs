@@ -38,7 +38,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.module)
         .with_context(|| format!("cannot read module {}", args.module.display()))?;
     let sandbox = Sandbox::new(
-        args.limits
+        args.sandbox
             .to_sandbox_config(None, config.limits.fuel.is_some())?,
     )?;
     let function = LoadedFunction::compile(&sandbox, &name, &bytes, config)
@@ -54,7 +54,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let event = from_sdk(event);
     validate(&event).with_context(|| format!("--event {}", args.event.display()))?;
 
-    match function.process(&sandbox, &event).await {
+    match function.execute(&sandbox, &event).await {
         Ok(outputs) => {
             for output in &outputs {
                 println!("{}", serde_json::to_string(&to_sdk(output)?)?);

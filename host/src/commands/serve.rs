@@ -19,7 +19,7 @@ use crate::sandbox::{MemoryReset, Sandbox};
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dir = &args.functions;
     let config = Config::load_dir(dir, &|var| std::env::var(var).ok())?;
-    let sandbox = Sandbox::new(args.limits.to_sandbox_config(
+    let sandbox = Sandbox::new(args.sandbox.to_sandbox_config(
         Some(args.cache_dir.clone()),
         config.first_with_fuel_limit().is_some(),
     )?)?;

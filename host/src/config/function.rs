@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::KeyError;
 use super::dedup::{DedupConfig, WireDedup};
 use super::instances::{Instances, WireInstances};
-use super::limits::{Limits, WireLimits};
+use super::limits::{FunctionLimits, WireLimits};
 use super::output::{Output, WireOutput};
 use super::settings::{Settings, read_settings};
 use super::vars::Vars;
@@ -24,7 +24,7 @@ pub struct FunctionConfig {
     /// The env files its settings were read from, `${VAR}`s expanded.
     pub env_files: Vec<PathBuf>,
     /// Its sandbox and output limits.
-    pub limits: Limits,
+    pub limits: FunctionLimits,
     /// Its de-duplication window for redelivered events (`None`: off).
     pub dedup: Option<DedupConfig>,
     /// Fresh instances per event, or instances kept warm.

@@ -17,7 +17,7 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 100;
 /// One function's limits. `None` means the host-wide value (`--timeout-ms`,
 /// `--memory-mb`), which is also the ceiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
+pub struct FunctionLimits {
     /// Time limit per event.
     pub timeout: Option<Duration>,
     /// Linear memory per instance, in bytes.
@@ -33,7 +33,7 @@ pub struct Limits {
     pub max_concurrency: usize,
 }
 
-impl Default for Limits {
+impl Default for FunctionLimits {
     fn default() -> Self {
         WireLimits::default()
             .validate()
@@ -55,8 +55,8 @@ pub(super) struct WireLimits {
 
 impl WireLimits {
     /// Validated limits; the error names the bad key under `limits`.
-    pub(super) fn validate(self) -> Result<Limits, KeyError> {
-        Ok(Limits {
+    pub(super) fn validate(self) -> Result<FunctionLimits, KeyError> {
+        Ok(FunctionLimits {
             timeout: positive("timeout_ms", self.timeout_ms)?.map(Duration::from_millis),
             memory_bytes: positive("memory_mb", self.memory_mb)?.map(|mb| mb << 20),
             fuel: positive("fuel", self.fuel)?,

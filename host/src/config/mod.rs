@@ -45,7 +45,7 @@ pub use delivery::{
 pub use function::FunctionConfig;
 pub use instances::{DEFAULT_MAX_EVENTS_PER_INSTANCE, Instances};
 pub use limits::{
-    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_EVENTS, Limits,
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_EVENTS, FunctionLimits,
 };
 pub use output::{InvalidSinkUrl, Output, SinkUrl};
 pub use settings::Settings;
@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(transformer.output, Output::Reply);
         assert_eq!(transformer.settings.get("partition_key"), Some("a"));
         assert_eq!(config.function("unlisted").output, Output::Reply);
-        assert_eq!(config.function("unlisted").limits, Limits::default());
+        assert_eq!(
+            config.function("unlisted").limits,
+            FunctionLimits::default()
+        );
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.delivery, DeliveryConfig::default());
     }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, post};
 use http::header::{CONTENT_TYPE, HeaderValue};
 
-use super::handler::invoke_function;
+use super::handler::route_to;
 use super::server::App;
 use crate::observability::{Metrics, describe, metrics};
 
@@ -34,7 +34,7 @@ pub(super) async fn functions(State(app): State<Arc<App>>) -> Response {
 pub(super) fn function_route(name: &'static str) -> MethodRouter<Arc<App>> {
     post(
         move |State(app): State<Arc<App>>, request: Request| async move {
-            invoke_function(&app, name, request).await
+            route_to(&app, name, request).await
         },
     )
 }

@@ -1,4 +1,17 @@
-//! The data path of one request: route → extract → sandbox → outputs.
+//! The data path of one request, one layer per function, outermost first:
+//!
+//! 1. `route_named`, `route_default`, `route_to`: the function the path
+//!    names (or the default one), from the current table snapshot.
+//! 2. `respond`: the outcome as the HTTP status Knative acts on, tagged with
+//!    the module's digest, counted in the metrics.
+//! 3. `admit`: the body read and decoded into one event or a batch
+//!    (`extract.rs`), then one concurrency permit per event; the reply.
+//! 4. `deliver`: one event — its trace span, dedup, then its outputs to the
+//!    sink (sink mode) or back for the reply.
+//! 5. `LoadedFunction::execute` (`routing/table.rs`): the guest's verdict as
+//!    an [`Error`], its outputs bounded and given their ids.
+//! 6. `Sandbox::call` (`sandbox/call.rs`): one instance (fresh or warm) of
+//!    the module's form, armed with its limits, called once.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,13 +35,13 @@ use crate::routing::{DedupWindow, LoadedFunction};
 pub(super) const MODULE_DIGEST_HEADER: &str = "wasmfn-module-digest";
 
 /// `POST /{name}`.
-pub(super) async fn invoke_named(
+pub(super) async fn route_named(
     State(app): State<Arc<App>>,
     name: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
     match name {
-        Ok(Path(name)) => invoke_function(&app, &name, request).await,
+        Ok(Path(name)) => route_to(&app, &name, request).await,
         // axum would answer this one in text/plain; every error is JSON.
         Err(_) => {
             Error::BadRequest("the path is not percent-encoded UTF-8".to_owned()).into_response()
@@ -38,31 +51,31 @@ pub(super) async fn invoke_named(
 
 /// The function `name`, for routes whose path is fixed (`POST /metrics`
 /// reaches a function named `metrics` though `GET /metrics` is the host's).
-pub(super) async fn invoke_function(app: &App, name: &str, request: Request) -> Response {
+pub(super) async fn route_to(app: &App, name: &str, request: Request) -> Response {
     let table = app.registry.snapshot();
     match table.get(name) {
-        Ok(function) => invoke(app, function, request).await,
+        Ok(function) => respond(app, function, request).await,
         Err(err) => err.into_response(),
     }
 }
 
 /// `POST /`.
-pub(super) async fn invoke_default(State(app): State<Arc<App>>, request: Request) -> Response {
+pub(super) async fn route_default(State(app): State<Arc<App>>, request: Request) -> Response {
     let table = app.registry.snapshot();
     match table.default_function() {
-        Ok(function) => invoke(&app, function, request).await,
+        Ok(function) => respond(&app, function, request).await,
         Err(err) => err.into_response(),
     }
 }
 
-/// Runs the request's event(s) through `function` and answers with the
-/// status Knative acts on, tagged with the module's digest, and counts it.
-async fn invoke(app: &App, function: &Arc<LoadedFunction>, request: Request) -> Response {
+/// Answers the request to `function` with the status Knative acts on,
+/// tagged with the module's digest, and counts it.
+async fn respond(app: &App, function: &Arc<LoadedFunction>, request: Request) -> Response {
     let started = Instant::now();
     // The span of the event being run when an error ends the request, so
     // the error's log line carries the event's fields and trace-id.
     let mut span = Span::none();
-    let result = handle(app, function, request, &mut span).await;
+    let result = admit(app, function, request, &mut span).await;
     function
         .metrics()
         .record_event(outcome(&result), started.elapsed());
@@ -76,7 +89,10 @@ async fn invoke(app: &App, function: &Arc<LoadedFunction>, request: Request) -> 
     response
 }
 
-async fn handle(
+/// Reads and decodes the request's event(s), admits them under the
+/// function's `max_concurrency`, delivers each, and builds the reply (202
+/// for a single event in sink mode).
+async fn admit(
     app: &App,
     function: &Arc<LoadedFunction>,
     request: Request,
@@ -90,7 +106,7 @@ async fn handle(
     let _in_flight = function.admit(incoming.len())?;
     match incoming {
         Incoming::Single(event) => {
-            let outputs = run(app, function, &parts.headers, &event, span).await?;
+            let outputs = deliver(app, function, &parts.headers, &event, span).await?;
             match &function.output {
                 Output::Reply => reply_single(outputs),
                 Output::Sink(_) => Ok(http::StatusCode::ACCEPTED.into_response()),
@@ -99,18 +115,19 @@ async fn handle(
         Incoming::Batch(events) => {
             let mut replies = Vec::new();
             for event in &events {
-                replies.extend(run(app, function, &parts.headers, event, span).await?);
+                replies.extend(deliver(app, function, &parts.headers, event, span).await?);
             }
             reply_batch(replies)
         }
     }
 }
 
-/// One event through the function, then — in sink mode — delivery of every output in order. Returns the outputs still
-/// to be replied (none in sink mode). The event's trace (from the request
-/// `headers` or the event) tags its log lines and continues to the sink; its
-/// log span is left in `current`.
-async fn run(
+/// One event executed by the function (unless dedup has seen it), then —
+/// in sink mode — every output delivered in order. Returns the outputs
+/// still to be replied (none in sink mode). The event's trace (from the
+/// request `headers` or the event) tags its log lines and continues to the
+/// sink; its log span is left in `current`.
+async fn deliver(
     app: &App,
     function: &LoadedFunction,
     headers: &http::HeaderMap,
@@ -138,7 +155,7 @@ async fn run(
             tracing::info!("duplicate of an event already handled; acknowledged without running");
             return Ok(answer.to_vec());
         }
-        let mut outputs = function.process(&app.sandbox, event).await?;
+        let mut outputs = function.execute(&app.sandbox, event).await?;
         if let Output::Sink(url) = &function.output {
             for output in &outputs {
                 app.sink

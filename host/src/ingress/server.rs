@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::admin::{function_route, functions, metrics};
-use super::handler::{invoke_default, invoke_named};
+use super::handler::{route_default, route_named};
 use super::write_timeout::WriteTimeout;
 use crate::error::Error;
 use crate::outputs::SinkClient;
@@ -67,8 +67,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", function_route("metrics").get(metrics))
         .route("/functions", function_route("functions").get(functions))
-        .route("/", post(invoke_default))
-        .route("/{name}", post(invoke_named))
+        .route("/", post(route_default))
+        .route("/{name}", post(route_named))
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .fallback(|uri: Uri| async move {
             Error::UnknownFunction(uri.path().trim_start_matches('/').to_owned())

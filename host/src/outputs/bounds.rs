@@ -3,7 +3,7 @@
 //! `data`: a 20 MiB subject or extension goes out as a header just as data
 //! goes out as a body (before, such outputs passed and dedup kept them).
 
-use crate::config::Limits;
+use crate::config::FunctionLimits;
 use crate::event::Event;
 
 /// Extension attributes one output event may carry. In binary mode each is
@@ -15,7 +15,7 @@ pub const MAX_OUTPUT_EXTENSIONS: usize = 64;
 /// Checks `outputs` against `limits` (`max_output_events`,
 /// `max_output_bytes`) and [`MAX_OUTPUT_EXTENSIONS`]; the message names the
 /// limit and how far over it the outputs are.
-pub fn check_bounds(outputs: &[Event], limits: &Limits) -> Result<(), String> {
+pub fn check_bounds(outputs: &[Event], limits: &FunctionLimits) -> Result<(), String> {
     if outputs.len() > limits.max_output_events {
         return Err(format!(
             "the function returned {} events, over its limit of {} (`limits.max_output_events` in wasmfn.toml)",
@@ -71,10 +71,10 @@ mod tests {
     use super::*;
     use crate::event::test_event;
 
-    fn limits(bytes: usize) -> Limits {
-        Limits {
+    fn limits(bytes: usize) -> FunctionLimits {
+        FunctionLimits {
             max_output_bytes: bytes,
-            ..Limits::default()
+            ..FunctionLimits::default()
         }
     }
 

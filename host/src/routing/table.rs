@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use sha2::{Digest, Sha256};
 
 use super::DedupWindow;
-use crate::config::{FunctionConfig, Instances, Limits, Output};
+use crate::config::{FunctionConfig, FunctionLimits, Instances, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
 use crate::observability::{FunctionMetrics, Metrics};
@@ -37,7 +37,7 @@ pub struct LoadedFunction {
     /// The compiled, linked component.
     pub module: CompiledModule,
     /// Its limits.
-    pub limits: Limits,
+    pub limits: FunctionLimits,
     /// Inputs recently handled, when `dedup` is configured.
     pub dedup: Option<DedupWindow>,
     /// Admission control: one permit per event in flight.
@@ -137,13 +137,13 @@ impl LoadedFunction {
             .map_err(|_| Error::Overloaded(self.limits.max_concurrency))
     }
 
-    /// Runs one event through an instance (fresh, or warm when the function
-    /// reuses instances) and returns its output events with their
-    /// deterministic ids. The guest's verdict, traps and limit
-    /// hits become the matching [`Error`].
-    pub async fn process(&self, sandbox: &Sandbox, event: &Event) -> Result<Vec<Event>, Error> {
+    /// Executes one event in the sandbox (a fresh instance, or a warm one
+    /// when the function reuses instances) and returns its output events,
+    /// checked against the function's limits, with their deterministic ids.
+    /// The guest's verdict, traps and limit hits become the matching [`Error`].
+    pub async fn execute(&self, sandbox: &Sandbox, event: &Event) -> Result<Vec<Event>, Error> {
         let verdict = sandbox
-            .invoke(&self.module, &self.context, event)
+            .call(&self.module, &self.context, event)
             .await
             .map_err(|err| match err {
                 SandboxError::Output(message) => Error::Output(message),

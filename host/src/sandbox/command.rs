@@ -20,9 +20,10 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
+use super::context::GuestContext;
 use super::engine::Sandbox;
+use super::error::SandboxError;
 use super::guest_log::{EventLog, GuestOutput};
-use super::invoke::{GuestContext, SandboxError};
 use super::state::MemoryLimiter;
 use crate::event::{Event, GuestError, from_sdk, to_sdk};
 
@@ -50,8 +51,8 @@ impl CommandState {
 }
 
 impl Sandbox {
-    /// Runs the command `pre` with `event` on its stdin.
-    pub(super) async fn run_command(
+    /// Calls `_start` of the command `pre` with `event` on its stdin.
+    pub(super) async fn call_command(
         &self,
         pre: &InstancePre<CommandState>,
         context: &Arc<GuestContext>,

@@ -10,8 +10,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 
 use super::bindings::{Function, FunctionPre};
+use super::context::GuestContext;
 use super::engine::Sandbox;
-use super::invoke::{GuestContext, SandboxError};
+use super::error::SandboxError;
 use super::state::InstanceState;
 use crate::event::{Event, GuestError};
 
@@ -76,8 +77,8 @@ impl WarmInstances {
 }
 
 impl Sandbox {
-    /// Runs `event` through `handle` of the component `pre`.
-    pub(super) async fn run_component(
+    /// Calls `handle` of the component `pre` with `event`.
+    pub(super) async fn call_component(
         &self,
         pre: &FunctionPre<InstanceState>,
         context: &Arc<GuestContext>,

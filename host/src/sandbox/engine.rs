@@ -15,8 +15,8 @@ use super::bindings::{Function, FunctionPre};
 use super::cache::ArtifactCache;
 use super::command::CommandState;
 use super::compile::{CompileBounds, precompile_component};
+use super::error::SandboxError;
 use super::footprint::{Footprint, GuestForm, PER_INSTANCE};
-use super::invoke::SandboxError;
 use super::state::InstanceState;
 
 /// How often the epoch ticker advances; the granularity of timeouts and of
@@ -89,7 +89,7 @@ pub struct Sandbox {
     linker: Linker<InstanceState>,
     command_linker: wasmtime::Linker<CommandState>,
     cache: ArtifactCache,
-    pub(super) limits: SandboxConfig,
+    pub(super) config: SandboxConfig,
     memory_reset: MemoryReset,
     /// One permit per live instance of any form (fresh or kept warm):
     /// `--max-instances` counts instances, whatever each takes from the pool.
@@ -126,17 +126,17 @@ impl CompiledModule {
 }
 
 impl Sandbox {
-    /// Creates the engine (pooling allocator sized to `limits`, epoch
+    /// Creates the engine (pooling allocator sized to `config`, epoch
     /// interruption, async support) and starts its epoch ticker.
-    pub fn new(limits: SandboxConfig) -> Result<Arc<Sandbox>, SandboxError> {
-        let (engine, memory_reset) = match engine(&limits, MemoryReset::DirtyPages) {
+    pub fn new(config: SandboxConfig) -> Result<Arc<Sandbox>, SandboxError> {
+        let (engine, memory_reset) = match engine(&config, MemoryReset::DirtyPages) {
             Ok(engine) => (engine, MemoryReset::DirtyPages),
             // The kernel has no PAGEMAP_SCAN: the default reset. The reason
             // is logged for whoever wonders at the startup line saying so.
             Err(err) => {
                 tracing::debug!(error = %err, "dirty-page reset unavailable");
                 let engine =
-                    engine(&limits, MemoryReset::Decommit).map_err(SandboxError::engine)?;
+                    engine(&config, MemoryReset::Decommit).map_err(SandboxError::engine)?;
                 (engine, MemoryReset::Decommit)
             }
         };
@@ -150,14 +150,14 @@ impl Sandbox {
             .map_err(SandboxError::engine)?;
 
         spawn_epoch_ticker(&engine);
-        let cache = ArtifactCache::new(&engine, limits.cache_dir.as_deref());
-        let slots = Arc::new(Semaphore::new(limits.max_instances as usize));
+        let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref());
+        let slots = Arc::new(Semaphore::new(config.max_instances as usize));
         Ok(Arc::new(Sandbox {
             engine,
             linker,
             command_linker,
             cache,
-            limits,
+            config,
             memory_reset,
             slots,
         }))
@@ -178,12 +178,12 @@ impl Sandbox {
         let precompile = |bytes: &[u8]| {
             precompile_component(
                 &self.engine,
-                self.limits.compile_bounds.as_ref(),
-                self.limits.meter_fuel,
+                self.config.compile_bounds.as_ref(),
+                self.config.meter_fuel,
                 bytes,
             )
         };
-        Footprint::check_min_memory(bytes, self.limits.max_memory_bytes)?;
+        Footprint::check_min_memory(bytes, self.config.max_memory_bytes)?;
         let (linked, footprint) = match form {
             GuestForm::Component => {
                 let component = self
@@ -226,17 +226,17 @@ impl Sandbox {
 
     /// Whether the engine meters fuel, so that `limits.fuel` applies.
     pub fn meters_fuel(&self) -> bool {
-        self.limits.meter_fuel
+        self.config.meter_fuel
     }
 }
 
-/// The engine for `limits`: a pooling allocator with room for
+/// The engine for `config`: a pooling allocator with room for
 /// `max_instances` instances of any accepted module ([`PER_INSTANCE`]: what
 /// the biggest guest form measured takes), each memory sized to the memory
 /// limit, copy-on-write memory images (wasmtime's default), and instance
 /// memory reset per `reset`. Fails when `reset` needs what the kernel lacks.
-fn engine(limits: &SandboxConfig, reset: MemoryReset) -> wasmtime::Result<Engine> {
-    let slots = limits.max_instances;
+fn engine(config: &SandboxConfig, reset: MemoryReset) -> wasmtime::Result<Engine> {
+    let slots = config.max_instances;
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(slots)
@@ -244,19 +244,19 @@ fn engine(limits: &SandboxConfig, reset: MemoryReset) -> wasmtime::Result<Engine
         .total_tables(slots * PER_INSTANCE.tables)
         .total_stacks(slots)
         .total_core_instances(slots * PER_INSTANCE.core_instances)
-        .max_memory_size(limits.max_memory_bytes);
+        .max_memory_size(config.max_memory_bytes);
     if reset == MemoryReset::DirtyPages {
         pooling
             .pagemap_scan(Enabled::Yes)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_BYTES);
     }
-    let mut config = code_config(limits.meter_fuel);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    if limits.perf_map {
-        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    let mut wasmtime_config = code_config(config.meter_fuel);
+    wasmtime_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    if config.perf_map {
+        wasmtime_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
-    Engine::new(&config)
+    Engine::new(&wasmtime_config)
 }
 
 /// The settings that shape compiled code, shared by the serving engine and

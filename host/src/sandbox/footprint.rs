@@ -6,7 +6,7 @@
 use wasmtime::Module;
 use wasmtime::component::Component;
 
-use super::invoke::SandboxError;
+use super::error::SandboxError;
 
 /// A Wasm page: the unit of a memory's declared minimum.
 const WASM_PAGE: u64 = 64 << 10;

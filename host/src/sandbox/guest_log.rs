@@ -25,7 +25,7 @@ use tracing::level_filters::LevelFilter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use super::invoke::GuestContext;
+use super::context::GuestContext;
 
 /// Bytes of one record: a longer `log` message is cut there (marked with
 /// how much was cut), a longer stdout/stderr line is logged in pieces of

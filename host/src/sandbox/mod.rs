@@ -3,7 +3,7 @@
 //!
 //! [`Sandbox::compile`] does the slow work (Cranelift, linking) when a module
 //! is loaded, and tells its form by its header: a `wasmfn:function`
-//! component or a WASI preview 1 command. [`Sandbox::invoke`] does only what
+//! component or a WASI preview 1 command. [`Sandbox::call`] does only what
 //! must happen per event, in the executor of that form (`component`,
 //! `command`): a `Store` from the pooling allocator, instantiation (unless
 //! the function keeps instances warm), one call. Compiling is bounded in
@@ -11,13 +11,15 @@
 
 pub mod bindings;
 mod cache;
+mod call;
 mod command;
 mod compile;
 mod component;
+mod context;
 mod engine;
+mod error;
 mod footprint;
 mod guest_log;
-mod invoke;
 mod state;
 
 pub use command::EXIT_INVALID;
@@ -26,7 +28,8 @@ pub use compile::{
     DEFAULT_COMPILE_TIMEOUT_SECS, compile_worker,
 };
 pub use component::WarmInstances;
+pub use context::GuestContext;
 pub use engine::{CompiledModule, MemoryReset, Sandbox, SandboxConfig};
+pub use error::SandboxError;
 pub use footprint::{ACCEPTED_FORMS, GuestForm};
 pub use guest_log::{LogRate, MAX_RECORD_BYTES, MAX_RECORDS_PER_EVENT, RECORDS_PER_SECOND};
-pub use invoke::{GuestContext, SandboxError};

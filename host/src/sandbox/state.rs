@@ -8,8 +8,8 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::wasmfn::function::{config, log, types};
+use super::context::GuestContext;
 use super::guest_log::{EventLog, GuestOutput};
-use super::invoke::GuestContext;
 
 /// What one `Store` holds while it runs one event.
 pub(super) struct InstanceState {
