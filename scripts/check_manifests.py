@@ -12,11 +12,14 @@ Checks, over all renders together:
   routes   every destination that points at the host ksvc (Trigger subscriber,
            deadLetterSink, PingSource sink, ...) has a uri `/<name>` that names
            a function crate (functions/<name>/Cargo.toml) packed as <name>.wasm
-           in every rendered functions ConfigMap; every packed module names a crate.
+           (or pulled by `source`) in every rendered functions ConfigMap; every
+           packed or pulled module names a crate.
   config   per overlay: wasmfn.toml parses; every ${VAR} in it is set in the env
            of the host container; `default` and [functions.<name>] name packed
            modules; every env_files entry is written by a Vault annotation or
-           lies under a volume mount of the host container.
+           lies under a volume mount of the host container; every `source` is a
+           digest reference (oci://REGISTRY/REPO@sha256:<hex>) of a function not
+           also packed; WASMFN_REGISTRY_AUTH lies in a pre-filled volume.
   mount    the functions ConfigMap is mounted as a directory (no subPath, no
            items) at /etc/wasmfn/functions.
   size     the functions ConfigMap stays within the API server's 1 MiB limit,
@@ -48,6 +51,9 @@ WASM_MAGIC = b"\0asm"
 VAULT = "vault.hashicorp.com/"
 VAULT_DEFAULT_DIR = "/vault/secrets"
 ROUTE = re.compile(r"^/([a-z0-9][a-z0-9-]*)$")
+# What the host accepts as `source` (host/src/registry/reference.rs): a digest,
+# never a tag alone, so that every pod runs the same bytes.
+SOURCE = re.compile(r"^oci://[^/@\s]+/[^@\s]+@sha256:[0-9a-f]{64}$")
 # As the host expands them (host/src/config.rs, expand_vars): `${` up to the
 # next `}`, in string values only (comments are never expanded).
 VAR = re.compile(r"\$\{([^}]*)\}")
@@ -102,10 +108,25 @@ def host_mounts(render):
                 yield svc, c, m, vol, cm
 
 
-def modules(cm):
+def packed_modules(cm):
     """Function names packed in a functions ConfigMap (<name>.wasm keys)."""
     keys = list(cm.get("binaryData") or {}) + list(cm.get("data") or {})
     return {k[: -len(".wasm")] for k in keys if k.endswith(".wasm")}
+
+
+def sources(cm):
+    """{function: source} of the functions its wasmfn.toml pulls from a registry."""
+    try:
+        config = tomllib.loads((cm.get("data") or {}).get(CONFIG_KEY, ""))
+    except tomllib.TOMLDecodeError:
+        return {}
+    return {name: f["source"] for name, f in config.get("functions", {}).items()
+            if isinstance(f, dict) and "source" in f}
+
+
+def modules(cm):
+    """Functions a functions ConfigMap provides: packed, or pulled by `source`."""
+    return packed_modules(cm) | set(sources(cm))
 
 
 def destinations(node, path=""):
@@ -284,6 +305,19 @@ def check_config(render, crates):
                               f"packed in ConfigMap {cm['metadata']['name']} "
                               f"(packed: {', '.join(sorted(packed)) or 'none'})")
         files, dirs = env_file_sources(svc, container)
+        for fname, source in sorted(sources(cm).items()):
+            if not isinstance(source, str) or not SOURCE.match(source):
+                errors.append(f"{render.name}: {CONFIG_KEY} [functions.{fname}] source {source!r} "
+                              f"is not oci://REGISTRY/REPO@sha256:<digest> (a tag is refused by "
+                              f"the host; `wasmfn push` prints the digest)")
+            if fname in packed_modules(cm):
+                errors.append(f"{render.name}: {CONFIG_KEY} [functions.{fname}] has a source and "
+                              f"{fname}.wasm is packed too (the host refuses both)")
+        auth = next((e.get("value") for e in container.get("env", [])
+                     if e.get("name") == "WASMFN_REGISTRY_AUTH"), None)
+        if auth is not None and not any(auth.startswith(d) for d in dirs):
+            errors.append(f"{render.name}: WASMFN_REGISTRY_AUTH={auth} lies in no pre-filled "
+                          f"volume of {label(svc)} (mount the pull Secret there)")
         for fname, fconf in config.get("functions", {}).items():
             for path in fconf.get("env_files", []):
                 if path not in files and not any(path.startswith(d) for d in dirs):
@@ -350,7 +384,7 @@ def check_size(render):
                 errors.append(f"{render.name}: {name}: {key} is not a WebAssembly binary "
                               f"(no \\0asm header)")
         api, manifest = configmap_size(cm)
-        line = (f"{render.name}: {name}: {len(modules(cm))} modules + {CONFIG_KEY}: "
+        line = (f"{render.name}: {name}: {len(packed_modules(cm))} modules + {CONFIG_KEY}: "
                 f"{api:,} bytes (API-server measure: data + decoded binaryData) of "
                 f"{CONFIGMAP_LIMIT:,} ({100 * api / CONFIGMAP_LIMIT:.1f}%); "
                 f"{manifest:,} bytes as base64 in the manifest")

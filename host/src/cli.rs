@@ -45,6 +45,10 @@ pub enum Command {
     /// runs it as a child process; see `sandbox/compile.rs`).
     #[command(name = "__compile", hide = true)]
     CompileWorker(crate::sandbox::CompileWorkerArgs),
+    /// Push a .wasm file to an OCI registry in the CNCF Wasm artifact layout
+    /// and print `REGISTRY/REPO@sha256:<digest>` (last line), the reference
+    /// to use in `source = "oci://…"`.
+    Push(PushArgs),
 }
 
 /// `wasmfn serve`.
@@ -60,14 +64,18 @@ pub struct ServeArgs {
     /// before in-flight requests are drained and the process exits.
     #[arg(long, env = "WASMFN_DRAIN_SECS", default_value_t = 5)]
     pub drain_secs: u64,
-    /// Directory for compiled artifacts (an emptyDir in the Knative Service),
-    /// so restarts skip compilation.
+    /// Directory for compiled artifacts and modules pulled from registries
+    /// (an emptyDir in the Knative Service: writable on a read-only root
+    /// filesystem), so restarts skip compilation and pulls.
     #[arg(long, env = "WASMFN_CACHE_DIR", default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
     /// Seconds between fallback polls of the functions directory (file
     /// events trigger reloads at once; the poll catches missed ones).
     #[arg(long, env = "WASMFN_POLL_SECS", default_value_t = 10)]
     pub poll_secs: u64,
+    /// How `oci://` sources are pulled.
+    #[command(flatten)]
+    pub registry: PullArgs,
     /// Limits on each client connection.
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -153,7 +161,8 @@ pub struct SandboxArgs {
 /// `wasmfn run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The function component (.wasm).
+    /// The function component: a .wasm file, or
+    /// `oci://REGISTRY/REPO@sha256:<digest>` (pulled, not cached).
     pub module: PathBuf,
     /// File holding the event as structured-mode JSON; `-` reads stdin.
     #[arg(long, default_value = "-")]
@@ -161,9 +170,13 @@ pub struct RunArgs {
     /// A wasmfn.toml whose settings for the function apply.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The function's name in --config (default: the module's file stem).
+    /// The function's name in --config (default: the module's file stem, or
+    /// the last part of the repository).
     #[arg(long, requires = "config")]
     pub name: Option<String>,
+    /// How an `oci://` module is pulled.
+    #[command(flatten)]
+    pub registry: PullArgs,
     /// Sandbox limits.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -194,15 +207,84 @@ pub struct DevArgs {
     /// (a schedule fires at most once a minute).
     #[arg(long)]
     pub ping_now: bool,
-    /// Directory for compiled artifacts, so restarts skip compilation.
+    /// Directory for compiled artifacts and pulled modules, so restarts
+    /// skip compilation and pulls.
     #[arg(long, env = "WASMFN_CACHE_DIR", default_value = DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
+    /// How `oci://` sources are pulled.
+    #[command(flatten)]
+    pub registry: PullArgs,
     /// Limits on each client connection.
     #[command(flatten)]
     pub connection: ConnectionArgs,
     /// Sandbox limits shared by every function.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+/// How registries are reached (`serve`, `dev`, `run`, `push`).
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Registry credentials: a Docker config JSON (the .dockerconfigjson of
+    /// a kubernetes.io/dockerconfigjson Secret mounted as a volume). Read at
+    /// every pull; registries it does not name are accessed anonymously.
+    #[arg(long, env = "WASMFN_REGISTRY_AUTH")]
+    pub registry_auth: Option<PathBuf>,
+    /// A registry (HOST[:PORT]) reached over plain HTTP instead of HTTPS;
+    /// repeatable, or comma-separated in the variable. Loopback registries
+    /// always are.
+    #[arg(
+        long = "insecure-registry",
+        env = "WASMFN_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
+}
+
+impl RegistryArgs {
+    /// The registry options these flags describe.
+    pub fn to_options(&self) -> crate::registry::RegistryOptions {
+        crate::registry::RegistryOptions {
+            auth_file: self.registry_auth.clone(),
+            insecure: self.insecure_registries.clone(),
+        }
+    }
+}
+
+/// How `oci://` sources are pulled.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Credentials and plain-HTTP registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Largest module pulled from a registry, in MiB; a bigger one is
+    /// refused (its function keeps its previous version).
+    #[arg(long, env = "WASMFN_MAX_ARTIFACT_MB", default_value_t = crate::registry::DEFAULT_MAX_ARTIFACT_MB)]
+    pub max_artifact_mb: u64,
+}
+
+impl PullArgs {
+    /// A fetcher with these flags, caching pulled modules under `cache_dir`.
+    pub fn fetcher(&self, cache_dir: Option<&std::path::Path>) -> crate::registry::Fetcher {
+        crate::registry::Fetcher::new(
+            self.registry.to_options(),
+            crate::registry::ModuleCache::new(cache_dir),
+            self.max_artifact_mb << 20,
+        )
+    }
+}
+
+/// `wasmfn push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The .wasm file to push (its exact bytes become the artifact's layer).
+    pub file: PathBuf,
+    /// Where: `REGISTRY/REPO[:TAG]` (tag `latest` if none; `oci://` prefix
+    /// accepted).
+    pub reference: String,
+    /// Credentials and plain-HTTP registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `wasmfn build`.

@@ -2,7 +2,8 @@
 //!
 //! The modules follow the data path: [`ingress`] receives CloudEvents over
 //! HTTP, [`routing`] picks the loaded function, [`sandbox`] runs it in a fresh
-//! Wasm instance, [`outputs`] replies or forwards its events. [`config`] and
+//! Wasm instance, [`outputs`] replies or forwards its events; [`registry`]
+//! pulls `oci://` modules and pushes them. [`config`] and
 //! [`cli`] sit at the edges; [`dev`] emulates the Knative eventing around
 //! the host for `wasmfn dev`; [`error`] maps every outcome to the status
 //! Knative acts on.
@@ -16,6 +17,7 @@ pub mod event;
 pub mod ingress;
 pub mod observability;
 pub mod outputs;
+pub mod registry;
 pub mod regular_file;
 pub mod routing;
 pub mod sandbox;

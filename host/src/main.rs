@@ -34,6 +34,9 @@ fn main() -> anyhow::Result<ExitCode> {
             Command::Build(args) => wasmfn::commands::build(args).map(|()| ExitCode::SUCCESS),
             Command::New(args) => wasmfn::commands::new(args).map(|()| ExitCode::SUCCESS),
             Command::CompileWorker(_) => unreachable!("handled before the runtime starts"),
+            Command::Push(args) => wasmfn::commands::push(args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
         }
     })
 }

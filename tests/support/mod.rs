@@ -6,6 +6,7 @@
 
 pub mod faulty_sink;
 pub mod kubelet;
+pub mod registry;
 pub mod sink;
 pub mod workspace;
 

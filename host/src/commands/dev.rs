@@ -57,6 +57,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         config.first_with_fuel_limit().is_some(),
     )?)?;
     let body_timeout = args.connection.read_timeout();
+    let fetcher = args.registry.fetcher(Some(&args.cache_dir));
     let app = start(
         &args.functions,
         &config,
@@ -64,6 +65,7 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         DEV_POLL,
         source,
         body_timeout,
+        fetcher,
     )
     .await?;
     warn_missing_routes(&pipeline, &app.registry.snapshot(), &base);

@@ -5,6 +5,7 @@ mod cargo;
 mod dev;
 mod languages;
 mod new;
+mod push;
 mod run;
 mod serve;
 
@@ -14,5 +15,6 @@ pub use build::{BuildError, BuiltFunction, build, build_functions};
 pub use cargo::{CargoError, WASM_TARGET};
 pub use languages::{Language, LanguageError};
 pub use new::{FunctionKind, Lang, NewError, new, scaffold, validate_name};
+pub use push::push;
 pub use run::run;
 pub use serve::serve;

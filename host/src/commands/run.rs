@@ -10,6 +10,7 @@ use crate::cli::RunArgs;
 use crate::config::{Config, FunctionConfig};
 use crate::error::Error;
 use crate::event::{from_sdk, to_sdk, validate};
+use crate::registry::{OciSource, SCHEME};
 use crate::routing::LoadedFunction;
 use crate::sandbox::Sandbox;
 
@@ -18,9 +19,14 @@ const EXIT_INVALID: u8 = 2;
 
 /// Runs the event; the exit code says how it went.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let name = match &args.name {
-        Some(name) => name.clone(),
-        None => args
+    let oci = match args.module.to_str() {
+        Some(text) if text.starts_with(SCHEME) => Some(OciSource::parse(text)?),
+        _ => None,
+    };
+    let name = match (&args.name, &oci) {
+        (Some(name), _) => name.clone(),
+        (None, Some(source)) => source.repository_name().to_owned(),
+        (None, None) => args
             .module
             .file_stem()
             .and_then(|s| s.to_str())
@@ -35,8 +41,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => FunctionConfig::default(),
     };
-    let bytes = std::fs::read(&args.module)
-        .with_context(|| format!("cannot read module {}", args.module.display()))?;
+    let bytes = match &oci {
+        Some(source) => args.registry.fetcher(None).fetch(source).await?,
+        None => std::fs::read(&args.module)
+            .with_context(|| format!("cannot read module {}", args.module.display()))?,
+    };
     let sandbox = Sandbox::new(
         args.sandbox
             .to_sandbox_config(None, config.limits.fuel.is_some())?,

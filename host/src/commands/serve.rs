@@ -12,7 +12,8 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::ingress::{App, router, serve as serve_http};
 use crate::outputs::SinkClient;
-use crate::routing::{ConfigSource, Loader, Registry, Reloader};
+use crate::registry::Fetcher;
+use crate::routing::{ConfigSource, Loader, Registry, Reloader, is_sourced, waiting};
 use crate::sandbox::{MemoryReset, Sandbox};
 
 /// Runs the server; returns when it has shut down cleanly.
@@ -25,6 +26,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?)?;
     let poll = Duration::from_secs(args.poll_secs.max(1));
     let body_timeout = args.connection.read_timeout();
+    let fetcher = args.registry.fetcher(Some(&args.cache_dir));
     let app = start(
         dir,
         &config,
@@ -32,6 +34,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         poll,
         ConfigSource::InDir,
         body_timeout,
+        fetcher,
     )
     .await?;
     let listener = TcpListener::bind(("0.0.0.0", args.port))
@@ -59,9 +62,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// What `serve` and `dev` share: loads the functions of `dir` with
-/// `config`, logs the startup summary, starts the hot-swap watcher (which
-/// reloads from `source`) and returns the request handlers' state, not yet
-/// marked ready.
+/// `config` (pulling `oci://` sources with `fetcher`), logs the startup
+/// summary, starts the hot-swap watcher (which reloads from `source`, and
+/// retries failed pulls) and returns the request handlers' state, not yet
+/// marked ready (nor ready before every registry source has loaded once).
 pub(crate) async fn start(
     dir: &Path,
     config: &Config,
@@ -69,14 +73,16 @@ pub(crate) async fn start(
     poll: Duration,
     source: ConfigSource,
     body_timeout: Duration,
+    fetcher: Fetcher,
 ) -> anyhow::Result<Arc<App>> {
     let sink = SinkClient::new(config.delivery.clone()).context("creating the sink HTTP client")?;
-    let loader = Loader::new(dir.to_owned(), sandbox.clone());
+    let loader = Loader::new(dir.to_owned(), sandbox.clone()).with_fetcher(fetcher);
     let (table, issues) = loader.load(config).await?;
     for issue in &issues {
-        tracing::error!(function = %issue.function, "not loaded: {}", issue.message);
+        tracing::error!(function = %issue.function, "not loaded (a registry source is retried with backoff; /readyz stays 503 until it loads): {}", issue.message);
     }
-    if table.functions().is_empty() {
+    let waiting = waiting(config, &table);
+    if table.functions().is_empty() && waiting.is_empty() {
         tracing::warn!(dir = %dir.display(), "no .wasm files in the functions directory; every route answers 404");
     }
     crate::observability::log_summary(&table, dir);
@@ -90,8 +96,13 @@ pub(crate) async fn start(
     }
 
     let registry = Arc::new(Registry::new(table));
+    registry.set_waiting(waiting);
+    let retry = issues
+        .iter()
+        .any(|issue| is_sourced(config, &issue.function));
     registry.record_startup(issues);
-    Arc::new(Reloader::new(loader, registry.clone(), config).with_config(source)).watch(poll);
+    Arc::new(Reloader::new(loader, registry.clone(), config).with_config(source))
+        .watch(poll, retry);
     Ok(Arc::new(App {
         registry,
         sandbox,

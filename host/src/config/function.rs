@@ -13,10 +13,14 @@ use super::limits::{FunctionLimits, WireLimits};
 use super::output::{Output, WireOutput};
 use super::settings::{Settings, read_settings};
 use super::vars::Vars;
+use crate::registry::OciSource;
 
 /// One function's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct FunctionConfig {
+    /// Where its module comes from when not `<name>.wasm` in the functions
+    /// directory: `source = "oci://REGISTRY/REPO@sha256:<digest>"`.
+    pub source: Option<OciSource>,
     /// Where its output events go.
     pub output: Output,
     /// What its `config.get` sees: `env`, then `env_files` (later wins).
@@ -35,6 +39,7 @@ pub struct FunctionConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct WireFunction {
+    source: Option<String>,
     #[serde(default)]
     output: WireOutput,
     sink: Option<String>,
@@ -53,6 +58,13 @@ impl WireFunction {
     /// The validated configuration; the error names the bad key under the
     /// function's table.
     pub(super) fn validate(self, vars: &Vars<'_>) -> Result<FunctionConfig, KeyError> {
+        let source = self
+            .source
+            .map(|text| {
+                OciSource::parse(&vars.expand("source", &text)?)
+                    .map_err(|err| KeyError::new("source", err.to_string()))
+            })
+            .transpose()?;
         let output = self.output.validate(self.sink.as_deref(), vars)?;
         let (settings, env_files) = read_settings(self.env, &self.env_files, vars)?;
         let limits = self.limits.validate().map_err(|err| err.under("limits"))?;
@@ -62,6 +74,7 @@ impl WireFunction {
             .transpose()?;
         let instances = super::instances::validate(self.instances, self.max_events_per_instance)?;
         Ok(FunctionConfig {
+            source,
             output,
             settings,
             env_files,

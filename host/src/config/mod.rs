@@ -187,6 +187,17 @@ impl Config {
             .min()
     }
 
+    /// The functions whose module comes from a registry, by name.
+    pub fn sources(&self) -> Vec<(String, crate::registry::OciSource)> {
+        let mut sources: Vec<_> = self
+            .functions
+            .iter()
+            .filter_map(|(name, f)| Some((name.clone(), f.source.clone()?)))
+            .collect();
+        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        sources
+    }
+
     /// The configuration of function `name` (defaults if it has no entry).
     pub fn function(&self, name: &str) -> FunctionConfig {
         self.functions.get(name).cloned().unwrap_or_default()
@@ -397,6 +408,26 @@ mod tests {
         let msg = parse(missing).unwrap_err().to_string();
         assert!(
             msg.contains("functions.f.env_files") && msg.contains("/nonexistent/x.env"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn sources_are_digest_references_only() {
+        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let config = parse(&format!(
+            "[functions.t]\nsource = \"oci://127.0.0.1:5000/fns/t@{digest}\"\n[functions.local]\n"
+        ))
+        .unwrap();
+        let sources = config.sources();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].0, "t");
+        assert_eq!(sources[0].1.digest(), digest);
+        let msg = parse("[functions.t]\nsource = \"oci://ghcr.io/org/t:v1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("functions.t.source") && msg.contains("wasmfn push"),
             "{msg}"
         );
     }

@@ -121,6 +121,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
             "reloads": reloads.reloads,
             "failed_reloads": reloads.failed_reloads,
             "issues": reloads.issues,
+            "waiting": app.registry.waiting(),
         })),
     )
         .into_response()

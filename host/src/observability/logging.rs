@@ -40,6 +40,9 @@ pub fn init() -> WorkerGuard {
     if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("wasmtime_wasi")) {
         filter = filter.add_directive("wasmtime_wasi=warn".parse().expect("a valid directive"));
     }
+    // oci-client logs registry bearer tokens at debug level; credentials
+    // must never reach a log line, whatever RUST_LOG says.
+    let filter = filter.add_directive("oci_client=info".parse().expect("a valid directive"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         // The queue is allocated up front: the default 128,000 lines cost

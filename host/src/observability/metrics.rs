@@ -15,6 +15,8 @@
 //! | `wasmfn_reloads_total`, `wasmfn_failed_reloads_total` | | reloads of the functions directory, and those with an issue |
 //! | `wasmfn_guest_log_dropped_total` | function, reason | guest log records dropped: `per_event` (past 256 in one event) or `rate` (past 1,000/s for the function) |
 //! | `wasmfn_log_lines_dropped_total` | | log lines dropped because stderr did not keep up (the writer never blocks a request) |
+//! | `wasmfn_registry_pulls_total` | result | `oci://` modules fetched: `cached` (from --cache-dir), `pulled`, or `failed` |
+//! | `wasmfn_functions_waiting` | | configured functions not loaded yet (a first pull still failing): `/readyz` is 503 meanwhile |
 //!
 //! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
 //! is what `wasmfn serve` exposes, so loading and reloading need no handle
@@ -59,6 +61,11 @@ struct FunctionLabels {
 struct OutcomeLabels {
     function: String,
     outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,6 +119,8 @@ pub struct Metrics {
     reloads: Counter,
     failed_reloads: Counter,
     log_lines_dropped: Counter,
+    pulls: Family<ResultLabels, Counter>,
+    waiting: Gauge,
     functions: Mutex<HashMap<String, Arc<FunctionMetrics>>>,
 }
 
@@ -192,12 +201,26 @@ impl Metrics {
             "Log lines dropped because stderr did not keep up (logging never blocks a request)",
             log_lines_dropped.clone(),
         );
+        let pulls = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "registry_pulls",
+            "oci:// modules fetched at load or reload, by result: cached, pulled, failed",
+            pulls.clone(),
+        );
+        let waiting = Gauge::default();
+        registry.register(
+            "functions_waiting",
+            "Configured functions not loaded yet (their first pull is failing); /readyz answers 503 meanwhile",
+            waiting.clone(),
+        );
         Metrics {
             registry,
             families,
             reloads,
             failed_reloads,
             log_lines_dropped,
+            pulls,
+            waiting,
             functions: Mutex::new(HashMap::new()),
         }
     }
@@ -223,6 +246,16 @@ impl Metrics {
         if failed {
             self.failed_reloads.inc();
         }
+    }
+
+    /// Counts one fetch of an `oci://` module: `cached`, `pulled` or `failed`.
+    pub fn record_pull(&self, result: &'static str) {
+        self.pulls.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// How many configured functions have not loaded yet.
+    pub fn set_waiting(&self, functions: usize) {
+        self.waiting.set(functions as i64);
     }
 
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Semaphore, mpsc};
 
-use super::files::{MAX_MODULE_BYTES, read_dir_modules};
+use super::files::{MAX_MODULE_BYTES, ModuleBytes, read_dir_modules};
 use super::table::{FunctionTable, LoadIssue, LoadedFunction};
 use crate::config::Config;
+use crate::registry::{Fetcher, RegistryError};
 use crate::sandbox::{CompiledModule, Sandbox, SandboxError};
 
 /// Why the functions directory, or one module in it, could not be loaded.
@@ -91,6 +92,24 @@ pub enum LoadError {
     /// The table cannot be assembled (e.g. `default` names a missing function).
     #[error("{0}")]
     Table(String),
+    /// A function has both a `source` and a `<name>.wasm` file.
+    #[error(
+        "functions.{name}.source is set and {path} exists too; remove one of them (a function's module comes either from the directory or from the registry)"
+    )]
+    SourceAndFile {
+        /// The function.
+        name: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A registry-sourced module cannot be fetched.
+    #[error("functions.{name}.source: {source}")]
+    Pull {
+        /// The function.
+        name: String,
+        /// Why.
+        source: RegistryError,
+    },
 }
 
 /// A module's compilation, by digest.
@@ -113,6 +132,8 @@ pub struct Loader {
     /// more compilations than cores at once only raises peak memory.
     slots: Arc<Semaphore>,
     compiled: Option<mpsc::Sender<()>>,
+    /// Where `source = "oci://…"` modules come from.
+    fetcher: Fetcher,
 }
 
 impl Loader {
@@ -126,7 +147,14 @@ impl Loader {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
             compiled: None,
+            fetcher: Fetcher::default(),
         }
+    }
+
+    /// Fetches `oci://` sources with `fetcher`.
+    pub fn with_fetcher(mut self, fetcher: Fetcher) -> Loader {
+        self.fetcher = fetcher;
+        self
     }
 
     /// Sends on `compiled` whenever a compilation started by
@@ -177,13 +205,56 @@ impl Loader {
         }
         let known: HashSet<String> = self.lock().keys().cloned().collect();
         let dir = self.dir.clone();
+        let known_in_dir = known.clone();
         let (read, mut issues) =
-            tokio::task::spawn_blocking(move || read_dir_modules(&dir, &known))
+            tokio::task::spawn_blocking(move || read_dir_modules(&dir, &known_in_dir))
                 .await
                 .expect("reading the functions directory panicked")?;
 
         let mut compiling = Vec::new();
         let mut read_outcomes = Vec::with_capacity(read.len());
+        // A function's bytes come either from the directory or from the
+        // registry (through the fetcher's cache), never both.
+        let sources = config.sources();
+        let mut read: Vec<_> = read
+            .into_iter()
+            .map(|(name, path, outcome)| {
+                if sources.iter().any(|(sourced, _)| *sourced == name) {
+                    let err = LoadError::SourceAndFile {
+                        name: name.clone(),
+                        path: path.clone(),
+                    };
+                    (name, path, Err(err))
+                } else {
+                    (name, path, outcome)
+                }
+            })
+            .collect();
+        let origins: HashMap<String, PathBuf> = sources
+            .iter()
+            .map(|(name, source)| (name.clone(), PathBuf::from(source.to_string())))
+            .collect();
+        for (name, fetched) in self.fetcher.fetch_all(sources).await {
+            if read.iter().any(|(local, _, _)| *local == name) {
+                continue;
+            }
+            let path = origins[&name].clone();
+            let outcome = match fetched {
+                Ok(bytes) => {
+                    let digest = crate::routing::digest(&bytes);
+                    Ok(ModuleBytes {
+                        size: bytes.len(),
+                        bytes: (!known.contains(&digest)).then_some(bytes),
+                        digest,
+                    })
+                }
+                Err(source) => Err(LoadError::Pull {
+                    name: name.clone(),
+                    source,
+                }),
+            };
+            read.push((name, path, outcome));
+        }
         for (name, path, outcome) in read {
             let outcome = outcome.map(|mut module| {
                 if let Some(bytes) = module.bytes.take() {
@@ -229,7 +300,11 @@ impl Loader {
                     continue;
                 }
                 Ok(None) => None,
-                Err(err @ LoadError::Compile { .. }) if previous.is_none() => return Err(err),
+                Err(err @ (LoadError::Compile { .. } | LoadError::SourceAndFile { .. }))
+                    if previous.is_none() =>
+                {
+                    return Err(err);
+                }
                 Err(err) => Some(err),
             };
             if let Some(old) = previous.and_then(|p| p.find(&name)) {
@@ -256,7 +331,7 @@ impl Loader {
         used.extend(functions.iter().map(|f| f.digest.clone()));
         self.forget_unused(&used);
         for name in config.functions.keys() {
-            if !functions.iter().any(|f| f.name() == name) {
+            if !is_sourced(config, name) && !functions.iter().any(|f| f.name() == name) {
                 tracing::warn!(function = %name, dir = %self.dir.display(), "wasmfn.toml configures a function with no .wasm file");
             }
         }
@@ -317,6 +392,14 @@ impl Loader {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Compiled>> {
         self.modules.lock().expect("compiled modules lock")
     }
+}
+
+/// Whether `config` gives function `name` a registry `source`.
+pub fn is_sourced(config: &Config, name: &str) -> bool {
+    config
+        .functions
+        .get(name)
+        .is_some_and(|f| f.source.is_some())
 }
 
 /// Hands the heap the compiler freed back to the kernel. glibc keeps freed

@@ -10,6 +10,6 @@ mod table;
 
 pub use dedup::DedupWindow;
 pub use files::{Listing, MAX_MODULE_BYTES, RESERVED_NAMES, list_modules};
-pub use load::{LoadError, Loader};
-pub use reload::{ConfigSource, EnvLookup, Reloader};
+pub use load::{LoadError, Loader, is_sourced};
+pub use reload::{ConfigSource, EnvLookup, Reloader, waiting};
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

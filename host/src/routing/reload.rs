@@ -25,13 +25,19 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::files::list_modules;
-use super::load::Loader;
-use super::table::{LoadIssue, Registry};
+use super::load::{Loader, is_sourced};
+use super::table::{FunctionTable, LoadIssue, Registry};
 use crate::config::{CONFIG_FILE, Config, ConfigError};
 
 /// Quiet time after a file event before reloading, so a burst of events
 /// (a kubelet swap, a multi-file copy) is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// First wait before pulling again after a registry-sourced function failed
+/// to load; doubled after each failed retry up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between retries of a failing pull.
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// Expands `${VAR}` in a `wasmfn.toml`.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -116,7 +122,8 @@ impl Reloader {
     /// Loads the directory again and swaps the new table in. Whatever cannot
     /// be loaded keeps its previous version serving and is recorded for
     /// `/readyz`; a bad `wasmfn.toml` keeps the whole previous table.
-    pub async fn reload(&self) {
+    /// Returns whether a registry-sourced function failed (worth retrying).
+    pub async fn reload(&self) -> bool {
         // Off the async workers: the configuration and env files are files
         // like the modules.
         let (source, dir) = (self.config.clone(), self.dir.clone());
@@ -125,7 +132,10 @@ impl Reloader {
             .expect("reading the configuration panicked");
         let config = match config {
             Ok(config) => config,
-            Err(err) => return self.fail(CONFIG_FILE, err.to_string()),
+            Err(err) => {
+                self.fail(CONFIG_FILE, err.to_string());
+                return false;
+            }
         };
         *self.env_files.lock().expect("env files lock") = env_files(&config);
         let previous = self.registry.snapshot();
@@ -150,10 +160,18 @@ impl Reloader {
                 for issue in &issues {
                     tracing::error!(function = %issue.function, "reload kept the previous version: {}", issue.message);
                 }
+                let retry = issues
+                    .iter()
+                    .any(|issue| is_sourced(&config, &issue.function));
+                self.registry.set_waiting(waiting(&config, &table));
                 self.registry.replace(table);
                 self.registry.record_reload(issues);
+                retry
             }
-            Err(err) => self.fail("", err.to_string()),
+            Err(err) => {
+                self.fail("", err.to_string());
+                false
+            }
         }
     }
 
@@ -171,7 +189,9 @@ impl Reloader {
     /// Watches the directory until the process ends: reloads after file
     /// events (debounced), whenever the fallback poll, every `poll`, sees
     /// a changed fingerprint, and when a compilation ends.
-    pub fn watch(self: Arc<Self>, poll: Duration) -> tokio::task::JoinHandle<()> {
+    /// While a registry-sourced function fails to load (starting with
+    /// `retry`, the first load's outcome), it also reloads after a backoff.
+    pub fn watch(self: Arc<Self>, poll: Duration, retry: bool) -> tokio::task::JoinHandle<()> {
         let mut compiled = self
             .compiled
             .lock()
@@ -208,24 +228,38 @@ impl Reloader {
             let mut last = take_fingerprint().await.expect("fingerprint panicked");
             let mut ticker = tokio::time::interval(poll);
             ticker.reset();
+            let mut backoff = retry.then_some(RETRY_FIRST);
             loop {
                 if let Some(watcher) = &mut watcher {
                     self.watch_env_dirs(watcher, &mut watched);
                 }
-                tokio::select! {
+                let retry_in = backoff.unwrap_or(Duration::MAX);
+                let retrying = tokio::select! {
                     Some(()) = events.recv() => {
                         tokio::time::sleep(DEBOUNCE).await;
                         while events.try_recv().is_ok() {}
+                        false
                     }
-                    Some(()) = compiled.recv() => {}
+                    Some(()) = compiled.recv() => false,
                     _ = ticker.tick() => {
                         if take_fingerprint().await.expect("fingerprint panicked") == last {
                             continue;
                         }
+                        false
                     }
-                }
+                    _ = tokio::time::sleep(retry_in), if backoff.is_some() => {
+                        tracing::info!("retrying the registry pulls that failed");
+                        true
+                    }
+                };
                 last = take_fingerprint().await.expect("fingerprint panicked");
-                self.reload().await;
+                // A change starts a fresh backoff; a retry that fails again
+                // waits twice as long (up to RETRY_MAX).
+                let failed = self.reload().await;
+                backoff = failed.then(|| match backoff {
+                    Some(wait) if retrying => (wait * 2).min(RETRY_MAX),
+                    _ => RETRY_FIRST,
+                });
             }
         })
     }
@@ -273,6 +307,16 @@ fn env_files(config: &Config) -> Vec<PathBuf> {
     files.sort();
     files.dedup();
     files
+}
+
+/// The functions `config` sources from a registry that `table` lacks.
+pub fn waiting(config: &Config, table: &FunctionTable) -> Vec<String> {
+    config
+        .sources()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| table.find(name).is_none())
+        .collect()
 }
 
 /// Whether a file event can change what the directory serves. Opens, reads

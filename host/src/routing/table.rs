@@ -246,16 +246,24 @@ pub struct ReloadStatus {
 pub struct Registry {
     table: ArcSwap<FunctionTable>,
     ready: AtomicBool,
+    /// Every function configured at start has loaded once (registry
+    /// sources can lag behind the start).
+    loaded: AtomicBool,
+    /// Configured functions with no version loaded yet.
+    waiting: Mutex<Vec<String>>,
     status: Mutex<ReloadStatus>,
 }
 
 impl Registry {
-    /// A registry serving `table`, not yet marked ready.
+    /// A registry serving `table`, not yet marked ready nor loaded (see
+    /// [`Self::set_waiting`]).
     pub fn new(table: FunctionTable) -> Self {
         publish(None, &table);
         Registry {
             table: ArcSwap::from_pointee(table),
             ready: AtomicBool::new(false),
+            loaded: AtomicBool::new(false),
+            waiting: Mutex::new(Vec::new()),
             status: Mutex::new(ReloadStatus::default()),
         }
     }
@@ -286,6 +294,23 @@ impl Registry {
         self.status.lock().expect("reload status lock").issues = issues;
     }
 
+    /// Records which configured functions have no version loaded yet. Until
+    /// that is none for the first time, the host is not ready: a new pod
+    /// stays out of the routing while its first pulls fail. Later (a
+    /// function added by a reload) it only shows in `/readyz`.
+    pub fn set_waiting(&self, functions: Vec<String>) {
+        Metrics::global().set_waiting(functions.len());
+        if functions.is_empty() {
+            self.loaded.store(true, Ordering::Release);
+        }
+        *self.waiting.lock().expect("waiting lock") = functions;
+    }
+
+    /// Configured functions with no version loaded yet.
+    pub fn waiting(&self) -> Vec<String> {
+        self.waiting.lock().expect("waiting lock").clone()
+    }
+
     /// What the reloads so far did.
     pub fn reload_status(&self) -> ReloadStatus {
         self.status.lock().expect("reload status lock").clone()
@@ -293,7 +318,7 @@ impl Registry {
 
     /// Whether the host should receive traffic (`/readyz`).
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.loaded.load(Ordering::Acquire)
     }
 
     /// Marks the host ready (after loading) or not (while draining).

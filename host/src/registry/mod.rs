@@ -1,0 +1,20 @@
+//! Functions from OCI registries: `oci://REGISTRY/REPO@sha256:<digest>`
+//! sources pulled (verified by digest, size-bounded, cached on disk by
+//! digest) at load and reload, and `wasmfn push` in the CNCF Wasm OCI
+//! artifact layout.
+
+mod artifact;
+mod auth;
+mod cache;
+mod client;
+mod fetch;
+mod reference;
+
+pub use artifact::{
+    Artifact, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, build as build_artifact,
+};
+pub use auth::{AuthError, Credentials, credentials_for};
+pub use cache::ModuleCache;
+pub use client::{RegistryError, RegistryOptions};
+pub use fetch::{DEFAULT_MAX_ARTIFACT_MB, Fetcher};
+pub use reference::{OciSource, ReferenceError, SCHEME, is_loopback, parse_push_target};

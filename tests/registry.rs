@@ -1,0 +1,521 @@
+//! Functions from an OCI registry, against a real `docker-registry` on
+//! 127.0.0.1: `wasmfn push` then serve by digest, an artifact uploaded by
+//! another tool, a kubelet digest swap under load, failed pulls that keep the
+//! previous version (wrong digest, registry down, bad credentials) and are
+//! retried, a restart served from the cache with the registry down, a
+//! tampered blob refused, and references without a digest refused.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support;
+use support::kubelet::ConfigMapMount;
+use support::registry::Registry;
+use support::{WASMFN, Wasmfn, binary_event, client, module};
+
+/// Generous bound for things with no latency promise.
+const EVENTUALLY: Duration = Duration::from_secs(30);
+
+/// `wasmfn push FILE REF` with `args`; returns the last line of stdout.
+fn push(file: &Path, reference: &str, args: &[&str]) -> String {
+    let output = Command::new(WASMFN)
+        .arg("push")
+        .arg(file)
+        .arg(reference)
+        .args(args)
+        .env_remove("WASMFN_REGISTRY_AUTH")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "wasmfn push failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    stdout.lines().last().unwrap().to_owned()
+}
+
+fn config(function: &str, pushed: &str) -> String {
+    format!("[functions.{function}]\nsource = \"oci://{pushed}\"\n")
+}
+
+/// `wasmfn serve` on `dir` with its own cache directory.
+fn serve(dir: &Path, cache: &Path, env: &[(&str, &str)]) -> Wasmfn {
+    let cache = cache.to_str().unwrap();
+    let mut all = vec![("WASMFN_CACHE_DIR", cache), ("WASMFN_POLL_SECS", "1")];
+    all.extend_from_slice(env);
+    Wasmfn::serve(dir, &all)
+}
+
+async fn post(url: &str, function: &str) -> reqwest::Response {
+    binary_event(url, function, "t", "1")
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn digest_of(response: &reqwest::Response) -> String {
+    response.headers()["wasmfn-module-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn readyz(url: &str) -> (u16, Value) {
+    let response = client().get(format!("{url}/readyz")).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn metrics(url: &str) -> String {
+    let response = client().get(format!("{url}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+/// Waits until `/readyz` satisfies `check`; returns its body.
+async fn wait_readyz(url: &str, what: &str, check: impl Fn(u16, &Value) -> bool) -> Value {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        let (status, body) = readyz(url).await;
+        if check(status, &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: /readyz is {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `/function` is served by the module with `digest`.
+async fn wait_serving(url: &str, function: &str, digest: &str) {
+    let deadline = Instant::now() + EVENTUALLY;
+    loop {
+        let response = post(url, function).await;
+        if response.status().is_success() && digest_of(&response) == digest {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/{function} is not served by {digest}: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn layer_digest(name: &str) -> String {
+    wasmfn::routing::digest(&std::fs::read(module(name)).unwrap())
+}
+
+fn issue_of<'a>(readyz: &'a Value, function: &str) -> &'a str {
+    readyz["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|issue| issue["function"] == function)
+        .and_then(|issue| issue["message"].as_str())
+        .unwrap_or_else(|| panic!("no issue for {function}: {readyz}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_then_serve_and_run_by_digest() {
+    let registry = Registry::start();
+    let target = format!("{}/fns/handler:v1", registry.host);
+    let pushed = push(&module("handler"), &target, &[]);
+    let prefix = format!("{}/fns/handler@sha256:", registry.host);
+    assert!(pushed.starts_with(&prefix), "{pushed}");
+    assert_eq!(
+        push(&module("handler"), &target, &[]),
+        pushed,
+        "pushing the same bytes again gives the same digest"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmfn.toml"), config("handler", &pushed)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), cache.path(), &[]);
+    let (status, body) = readyz(&server.url).await;
+    assert_eq!(status, 200, "{body}");
+    let response = post(&server.url, "handler").await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(digest_of(&response), layer_digest("handler"));
+    assert!(
+        metrics(&server.url)
+            .await
+            .contains("wasmfn_registry_pulls_total{result=\"pulled\"} 1")
+    );
+
+    // `wasmfn run` takes the same reference.
+    let output = Command::new(WASMFN)
+        .args(["run", &format!("oci://{pushed}"), "--event", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(
+                br#"{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"a":1}}"#,
+            )?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "wasmfn run oci://…: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Uploads `module` in the CNCF layout with plain HTTP requests, as another
+/// tool would (monolithic blob uploads, then the manifest by tag).
+async fn upload_by_hand(registry: &Registry, repository: &str, module: &[u8]) -> String {
+    use wasmfn::routing::digest;
+    let base = format!("http://{}/v2/{repository}", registry.host);
+    let config = br#"{"created":"2026-12-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#;
+    for blob in [module, config.as_slice()] {
+        let started = client()
+            .post(format!("{base}/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status().as_u16(), 202);
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("http://{}{location}", registry.host)
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = client()
+            .put(format!("{location}{separator}digest={}", digest(blob)))
+            .header("content-type", "application/octet-stream")
+            .body(blob.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 201, "{}", put.text().await.unwrap());
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": digest(config), "size": config.len()},
+        "layers": [{"mediaType": "application/wasm", "digest": digest(module), "size": module.len(),
+                    "annotations": {"org.opencontainers.image.title": "fn.wasm"}}],
+        "annotations": {"org.opencontainers.image.created": "2026-12-01T00:00:00Z"}
+    });
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    let put = client()
+        .put(format!("{base}/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 201, "{}", put.text().await.unwrap());
+    format!("{}/{repository}@{}", registry.host, digest(&manifest))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_an_artifact_pushed_by_another_tool() {
+    let registry = Registry::start();
+    let bytes = std::fs::read(module("simple")).unwrap();
+    let reference = upload_by_hand(&registry, "other/simple", &bytes).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmfn.toml"), config("simple", &reference)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), cache.path(), &[]);
+    let response = post(&server.url, "simple").await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(digest_of(&response), layer_digest("simple"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_swaps_under_load_and_failed_pulls_keep_the_previous_version() {
+    let mut registry = Registry::start();
+    let v1 = push(
+        &module("handler"),
+        &format!("{}/fns/f:v1", registry.host),
+        &[],
+    );
+    let v2 = push(
+        &module("simple"),
+        &format!("{}/fns/f:v2", registry.host),
+        &[],
+    );
+    let v3 = push(
+        &module("subscriber"),
+        &format!("{}/fns/f:v3", registry.host),
+        &[],
+    );
+    let mut mount = ConfigMapMount::new(&[("wasmfn.toml", config("f", &v1).as_bytes())]);
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(mount.path(), cache.path(), &[("WASMFN_POLL_SECS", "60")]);
+    let url = server.url.clone();
+    assert_eq!(digest_of(&post(&url, "f").await), layer_digest("handler"));
+
+    // v1 → v2 through a kubelet ..data swap while requests keep coming.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop, sent, failed) =
+                (url.clone(), stop.clone(), sent.clone(), failed.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let status = post(&url, "f").await.status();
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if !status.is_success() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("load request failed: {status}");
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mount.update(&[("wasmfn.toml", config("f", &v2).as_bytes())]);
+    wait_serving(&url, "f", &layer_digest("simple")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert!(
+        sent.load(Ordering::Relaxed) > 20,
+        "too little load to mean anything"
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during the swap"
+    );
+
+    // A digest the registry does not have: v2 keeps serving.
+    let missing = format!("{}/fns/f@sha256:{}", registry.host, "0".repeat(64));
+    mount.update(&[("wasmfn.toml", config("f", &missing).as_bytes())]);
+    let body = wait_readyz(&url, "the failed pull", |_, body| {
+        body["issues"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    assert!(issue_of(&body, "f").contains(&"0".repeat(64)), "{body}");
+    assert_eq!(
+        body["ready"], true,
+        "a failed reload does not take the host out: {body}"
+    );
+    assert_eq!(digest_of(&post(&url, "f").await), layer_digest("simple"));
+    let text = metrics(&url).await;
+    assert!(
+        text.contains("wasmfn_registry_pulls_total{result=\"failed\"}"),
+        "{text}"
+    );
+    assert!(!text.contains("wasmfn_failed_reloads_total 0"), "{text}");
+
+    // Registry down: v3 cannot be pulled, v2 keeps serving; the pull is
+    // retried with backoff and succeeds once the registry is back.
+    registry.stop();
+    mount.update(&[("wasmfn.toml", config("f", &v3).as_bytes())]);
+    let body = wait_readyz(&url, "registry down", |_, body| {
+        body["issues"].as_array().is_some_and(|i| {
+            i.iter()
+                .any(|i| i["message"].as_str().unwrap_or("").contains("/fns/f@"))
+        }) && !body.to_string().contains(&"0".repeat(64))
+    })
+    .await;
+    assert!(issue_of(&body, "f").contains("pulling oci://"), "{body}");
+    assert_eq!(digest_of(&post(&url, "f").await), layer_digest("simple"));
+    server.wait_for_log("retrying the registry pulls that failed");
+    registry.restart();
+    wait_serving(&url, "f", &layer_digest("subscriber")).await;
+    wait_readyz(&url, "issues cleared after the retry", |_, body| {
+        body["issues"].as_array().is_some_and(|i| i.is_empty())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_from_a_docker_config_and_never_show() {
+    const PASSWORD: &str = "s3cret-registry-pw";
+    let registry = Registry::start_with_auth("alice", PASSWORD);
+    let secrets = tempfile::tempdir().unwrap();
+    let auth = registry.auth_file(secrets.path(), "alice", PASSWORD);
+    let auth_arg = auth.to_str().unwrap();
+    let target = format!("{}/private/f", registry.host);
+
+    // Without credentials the push is refused.
+    let anonymous = Command::new(WASMFN)
+        .args(["push", module("handler").to_str().unwrap(), &target])
+        .env_remove("WASMFN_REGISTRY_AUTH")
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success());
+    let v1 = push(&module("handler"), &target, &["--registry-auth", auth_arg]);
+    let v2 = push(
+        &module("simple"),
+        &format!("{target}:v2"),
+        &["--registry-auth", auth_arg],
+    );
+
+    let mut mount = ConfigMapMount::new(&[("wasmfn.toml", config("f", &v1).as_bytes())]);
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(
+        mount.path(),
+        cache.path(),
+        &[("WASMFN_REGISTRY_AUTH", auth_arg)],
+    );
+    assert_eq!(
+        digest_of(&post(&server.url, "f").await),
+        layer_digest("handler")
+    );
+
+    // The Secret rotates to a wrong password, and v2 is asked for: v1 keeps serving.
+    registry.auth_file(secrets.path(), "alice", "wrong-password");
+    mount.update(&[("wasmfn.toml", config("f", &v2).as_bytes())]);
+    let body = wait_readyz(&server.url, "the refused pull", |_, body| {
+        body["issues"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let message = issue_of(&body, "f").to_owned();
+    assert!(message.contains("pulling oci://"), "{message}");
+    assert_eq!(
+        digest_of(&post(&server.url, "f").await),
+        layer_digest("handler")
+    );
+    let functions = client()
+        .get(format!("{}/functions", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for text in [&body.to_string(), &functions, &server.log().join("\n")] {
+        assert!(
+            !text.contains(PASSWORD) && !text.contains("wrong-password"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_waits_for_pulls_and_a_restart_serves_from_the_cache() {
+    let mut registry = Registry::start();
+    let pushed = push(&module("handler"), &format!("{}/fns/f", registry.host), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmfn.toml"), config("f", &pushed)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+
+    // Registry down at start: the host listens, is not ready, says why and retries.
+    registry.stop();
+    let server = serve(dir.path(), cache.path(), &[]);
+    let (status, body) = readyz(&server.url).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["waiting"], serde_json::json!(["f"]), "{body}");
+    assert!(issue_of(&body, "f").contains("pulling oci://"), "{body}");
+    server.wait_for_log("a registry source is retried with backoff");
+    assert!(
+        metrics(&server.url)
+            .await
+            .contains("wasmfn_functions_waiting 1")
+    );
+    registry.restart();
+    wait_readyz(&server.url, "ready after the retry", |status, _| {
+        status == 200
+    })
+    .await;
+    assert_eq!(
+        digest_of(&post(&server.url, "f").await),
+        layer_digest("handler")
+    );
+    drop(server);
+
+    // A restart with the registry down: served from the cache at once.
+    registry.stop();
+    let server = serve(dir.path(), cache.path(), &[]);
+    let (status, body) = readyz(&server.url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        digest_of(&post(&server.url, "f").await),
+        layer_digest("handler")
+    );
+    let text = metrics(&server.url).await;
+    assert!(
+        text.contains("wasmfn_registry_pulls_total{result=\"cached\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains("result=\"pulled\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_blob_is_refused() {
+    let registry = Registry::start();
+    let pushed = push(&module("handler"), &format!("{}/fns/f", registry.host), &[]);
+    let blob = registry.blob_path(&layer_digest("handler"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmfn.toml"), config("f", &pushed)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), cache.path(), &[]);
+    let (status, body) = readyz(&server.url).await;
+    assert_eq!(status, 503, "{body}");
+    let message = issue_of(&body, "f");
+    assert!(message.contains("digest"), "{message}");
+    assert_eq!(post(&server.url, "f").await.status().as_u16(), 404);
+    let cached: Vec<PathBuf> = std::fs::read_dir(cache.path().join("oci/blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(cached.is_empty(), "a refused module was cached: {cached:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_references_and_a_source_beside_a_file_are_load_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("wasmfn.toml"),
+        "[functions.f]\nsource = \"oci://127.0.0.1:5000/fns/f:latest\"\n",
+    )
+    .unwrap();
+    let output = Command::new(WASMFN)
+        .args(["serve", "--port", "0", "--functions"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("functions.f.source") && stderr.contains("wasmfn push"),
+        "{stderr}"
+    );
+
+    let digest = format!("sha256:{}", "1".repeat(64));
+    std::fs::write(
+        dir.path().join("wasmfn.toml"),
+        format!("[functions.handler]\nsource = \"oci://127.0.0.1:5000/fns/f@{digest}\"\n"),
+    )
+    .unwrap();
+    std::fs::copy(module("handler"), dir.path().join("handler.wasm")).unwrap();
+    let output = Command::new(WASMFN)
+        .args(["serve", "--port", "0", "--functions"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("functions.handler.source is set") && stderr.contains("handler.wasm"),
+        "{stderr}"
+    );
+}
