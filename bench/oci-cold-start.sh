@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cold start of a function pulled from an OCI registry: exec -> first 2xx of a new
+# Cold start of a function pulled from an OCI registry: exec -> ready (/readyz 200) -> first answer of a new
 # `wasmfn serve` whose wasmfn.toml names the module by digest, against a local
 # Debian docker-registry (127.0.0.1, ephemeral port).
 #   empty cache   a new pod: pull + verify + compile, then serve
@@ -63,11 +63,11 @@ printf '{"id":"T-1","px":101.25,"qty":5}' > "$work/body"
 
 measure() {  # measure DIR CACHE -> one JSON line
   local port; port=$(free_port)
-  python3 "$bench/lib/startup.py" --port "$port" --path "/$name" --headers "$work/headers" \
+  python3 "$bench/lib/ready.py" --port "$port" --path "/$name" --headers "$work/headers" \
     --body "$work/body" --timeout 120 --log "$work/serve.log" -- \
     env PORT="$port" WASMFN_FUNCTIONS="$1" WASMFN_CACHE_DIR="$2" WASMFN_DRAIN_SECS=0 "$wasmfn" serve
 }
-ms() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["ms"] if r["ok"] else "FAIL: " + r.get("error", str(r)))' "$1"; }
+ms() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f (%s at %.0f)" % (r["ready_ms"], r["status"], r["answer_ms"]) if r["ok"] else "FAIL: " + r.get("error", str(r)))' "$1"; }
 
 rows=()
 for rep in $(seq "$REPS"); do
@@ -85,7 +85,8 @@ out=$bench/results/oci-cold-start.md
 {
   echo "# Cold start from an OCI registry ($(date -u +%F), $(git rev-parse --short HEAD))"
   echo
-  echo "Module: \`$module\` ($(stat -c %s "$module") bytes), function \`$name\`; exec -> first 2xx, ms."
+  echo "Module: \`$module\` ($(stat -c %s "$module") bytes), function \`$name\`."
+  echo "Each cell: ms from exec to /readyz 200, then (status of the first event, at ms)."
   echo "Registry: Debian docker-registry on 127.0.0.1 (no network latency). Machine: $(nproc) cores, shared."
   echo
   echo "| run | empty cache (pull + compile) | warm cache, registry down | local file, empty cache (compile only) |"

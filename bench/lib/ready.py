@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Exec -> ready -> first answer: starts a server command, polls GET /readyz
+until 200 (what Knative waits for before routing), then POSTs one event and
+records its status and the time of that answer; stops the server and prints
+one JSON line. Unlike startup.py it does not require a 2xx, so a module whose
+function fails still measures its load (pull + compile) time.
+
+usage: ready.py --port P --path /fn --headers FILE --body FILE [--timeout S] [--log FILE] -- CMD...
+"""
+import argparse
+import http.client
+import json
+import signal
+import subprocess
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--path", required=True)
+ap.add_argument("--headers", required=True)
+ap.add_argument("--body", required=True)
+ap.add_argument("--timeout", type=float, default=120)
+ap.add_argument("--log", default="/dev/null")
+ap.add_argument("cmd", nargs=argparse.REMAINDER)
+args = ap.parse_args()
+cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+headers = dict(l.split(":", 1) for l in open(args.headers) if ":" in l)
+headers = {k.strip(): v.strip() for k, v in headers.items()}
+body = open(args.body, "rb").read()
+
+
+def request(method, path, data=None, hdrs=None):
+    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
+    conn.request(method, path, body=data, headers=hdrs or {})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+log = open(args.log, "ab")
+t0 = time.perf_counter()
+proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+result = {"ok": False}
+try:
+    while True:
+        if time.perf_counter() - t0 > args.timeout:
+            result["error"] = f"not ready within {args.timeout:.0f} s"
+            break
+        if proc.poll() is not None:
+            result["error"] = f"server exited with {proc.returncode}"
+            break
+        try:
+            status = request("GET", "/readyz")
+        except OSError:
+            time.sleep(0.002)
+            continue
+        if status == 200:
+            result["ready_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            result["status"] = request("POST", args.path, body, headers)
+            result["answer_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            result["ok"] = True
+            break
+        time.sleep(0.01)
+finally:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+print(json.dumps(result))
