@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::support;
 use support::kubelet::ConfigMapMount;
 use support::registry::Registry;
-use support::{WASMFN, Wasmfn, binary_event, client, module};
+use support::{WASMFN, Wasmfn, binary_event, client, digest_of, error_kind, module};
 
 /// Generous bound for things with no latency promise.
 const EVENTUALLY: Duration = Duration::from_secs(30);
@@ -59,13 +59,6 @@ async fn post(url: &str, function: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-fn digest_of(response: &reqwest::Response) -> String {
-    response.headers()["wasmfn-module-digest"]
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn readyz(url: &str) -> (u16, Value) {
@@ -420,7 +413,14 @@ async fn start_waits_for_pulls_and_a_restart_serves_from_the_cache() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["waiting"], serde_json::json!(["f"]), "{body}");
     assert!(issue_of(&body, "f").contains("pulling oci://"), "{body}");
+    // An event that reaches it anyway is retried later, not dead-lettered.
+    let (status, kind, message) = error_kind(post(&server.url, "f").await).await;
+    assert_eq!((status, kind.as_str()), (503, "not_loaded"), "{message}");
+    assert!(message.contains("`f`"), "{message}");
     server.wait_for_log("a registry source is retried with backoff");
+    // The second retry waits 2 s, longer than the 1 s poll: the poll's
+    // ticks must not keep postponing it.
+    server.wait_for_log_lines("retrying the registry pulls that failed", 2);
     assert!(
         metrics(&server.url)
             .await
@@ -472,7 +472,7 @@ async fn a_tampered_blob_is_refused() {
     assert_eq!(status, 503, "{body}");
     let message = issue_of(&body, "f");
     assert!(message.contains("digest"), "{message}");
-    assert_eq!(post(&server.url, "f").await.status().as_u16(), 404);
+    assert_eq!(post(&server.url, "f").await.status().as_u16(), 503);
     let cached: Vec<PathBuf> = std::fs::read_dir(cache.path().join("oci/blobs"))
         .unwrap()
         .map(|e| e.unwrap().path())

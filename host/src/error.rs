@@ -34,6 +34,12 @@ pub enum Error {
         "no function named `{0}` is loaded; POST to /<function> for one of the .wasm files in the functions directory"
     )]
     UnknownFunction(String),
+    /// The function is configured but no version of it has loaded yet (its
+    /// registry pull is still failing): transient, so Knative retries.
+    #[error(
+        "function `{0}` is configured but not loaded yet (its registry pull is failing, see /readyz); retry later"
+    )]
+    NotLoaded(String),
     /// `POST /` with neither `default` configured nor exactly one function.
     #[error(
         "no default function: set `default = \"<name>\"` in wasmfn.toml or POST to /<function>"
@@ -108,7 +114,7 @@ impl Error {
             },
             Error::Sink(SinkError::Rejected { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Sink(SinkError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::NotReady(_) | Error::NotLoaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -139,6 +145,7 @@ impl Error {
             Error::Sink(SinkError::Rejected { .. }) => "sink_rejected",
             Error::Sink(SinkError::Unavailable { .. }) => "sink_unavailable",
             Error::NotReady(_) => "not_ready",
+            Error::NotLoaded(_) => "not_loaded",
             Error::Overloaded(_) => "overload",
         }
     }
@@ -199,6 +206,7 @@ mod tests {
             ),
             (Error::BadRequest("no host".into()), 400, "bad_request"),
             (Error::UnknownFunction("f".into()), 404, "not_found"),
+            (Error::NotLoaded("f".into()), 503, "not_loaded"),
             (Error::MethodNotAllowed, 405, "method_not_allowed"),
             (Error::PayloadTooLarge(1), 413, "payload_too_large"),
             (

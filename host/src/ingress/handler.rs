@@ -55,6 +55,9 @@ pub(super) async fn route_to(app: &App, name: &str, request: Request) -> Respons
     let table = app.registry.snapshot();
     match table.get(name) {
         Ok(function) => respond(app, function, request).await,
+        Err(_) if app.registry.is_waiting(name) => {
+            Error::NotLoaded(name.to_owned()).into_response()
+        }
         Err(err) => err.into_response(),
     }
 }

@@ -229,11 +229,14 @@ impl Reloader {
             let mut ticker = tokio::time::interval(poll);
             ticker.reset();
             let mut backoff = retry.then_some(RETRY_FIRST);
+            // A deadline, not a sleep per turn: an unchanged poll tick
+            // `continue`s the loop and must not restart the wait.
+            let mut retry_at = backoff.map(|wait| tokio::time::Instant::now() + wait);
             loop {
                 if let Some(watcher) = &mut watcher {
                     self.watch_env_dirs(watcher, &mut watched);
                 }
-                let retry_in = backoff.unwrap_or(Duration::MAX);
+                let retry_deadline = retry_at.unwrap_or_else(tokio::time::Instant::now);
                 let retrying = tokio::select! {
                     Some(()) = events.recv() => {
                         tokio::time::sleep(DEBOUNCE).await;
@@ -247,7 +250,7 @@ impl Reloader {
                         }
                         false
                     }
-                    _ = tokio::time::sleep(retry_in), if backoff.is_some() => {
+                    _ = tokio::time::sleep_until(retry_deadline), if retry_at.is_some() => {
                         tracing::info!("retrying the registry pulls that failed");
                         true
                     }
@@ -260,6 +263,7 @@ impl Reloader {
                     Some(wait) if retrying => (wait * 2).min(RETRY_MAX),
                     _ => RETRY_FIRST,
                 });
+                retry_at = backoff.map(|wait| tokio::time::Instant::now() + wait);
             }
         })
     }

@@ -311,6 +311,15 @@ impl Registry {
         self.waiting.lock().expect("waiting lock").clone()
     }
 
+    /// Whether `function` is configured but has no version loaded yet.
+    pub fn is_waiting(&self, function: &str) -> bool {
+        self.waiting
+            .lock()
+            .expect("waiting lock")
+            .iter()
+            .any(|name| name == function)
+    }
+
     /// What the reloads so far did.
     pub fn reload_status(&self) -> ReloadStatus {
         self.status.lock().expect("reload status lock").clone()
