@@ -1,10 +1,11 @@
-//! Functions in Python and JavaScript, served by the real binary from the
-//! components `scripts/test.sh` builds once (componentize-py and
-//! componentize-js): every path of each SDK (outputs, data kinds, settings,
-//! logs, `invalid`, `failed`, an uncaught exception, a bad return value) on
-//! the `probe-py` / `probe-js` test guests; `transformer-py` answering as the
-//! Rust `transformer` does for every trade of a corpus; `handler-js`; and
-//! `wasmfn new --lang python|js` + `wasmfn build` in a scratch workspace.
+//! Functions in Python, JavaScript and C, served by the real binary from the
+//! modules `scripts/test.sh` builds once (componentize-py, componentize-js,
+//! a `build` script running clang): every path of each SDK (outputs, data
+//! kinds, settings, logs, `invalid`, `failed`, an uncaught exception, a bad
+//! return value) on the `probe-py` / `probe-js` test guests;
+//! `transformer-py` answering as the Rust `transformer` does for every trade
+//! of a corpus; `handler-js`; the C command `trade-check`; and `wasmfn new
+//! --lang python|js` + `wasmfn build` in a scratch workspace.
 
 use std::io::Write;
 use std::path::Path;
@@ -335,17 +336,127 @@ async fn handler_js_sees_orders_and_refuses_bad_ones() {
     }
 }
 
-/// `wasmfn run MODULE` on `event` in the scratch workspace: (exit code,
-/// output events, stderr).
+const TRADE_CHECK: &str = r#"
+[functions.trade-check]
+env = { desk = "fx", max_notional = "1000000" }
+"#;
+
+/// A trade POSTed to `function` as JSON data (or as `content_type`).
+async fn trade(server: &Wasmfn, function: &str, id: &str, content_type: &str, data: &str) -> reqwest::Response {
+    binary_event(&server.url, function, "my-trade", id)
+        .header("content-type", content_type)
+        .body(data.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn trade_check_c_checks_and_enriches_trades() {
+    let dir = FunctionsDir::new(&["trade-check"], TRADE_CHECK);
+    // The same module without its settings.
+    std::fs::copy(
+        support::module("trade-check"),
+        dir.path().join("trade-check-unset.wasm"),
+    )
+    .unwrap();
+    let server = Wasmfn::serve(dir.path(), &[]);
+    let json = "application/json";
+
+    // Success: every member kept, notional and desk added, keyed by the id.
+    let data = r#"{"id":"T-1001","px":101.25,"qty":5,"side":"buy","venue":{"mic":"XLME"},"desk":"old"}"#;
+    let response = trade(&server, "trade-check", "t-1", json, data).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "ce-type"), "trade.checked");
+    assert_eq!(header(&response, "ce-source"), "wasmfn/trade-check");
+    assert_eq!(header(&response, "ce-subject"), "T-1001");
+    assert_eq!(header(&response, "ce-partitionkey"), "T-1001");
+    assert_eq!(header(&response, "content-type"), json);
+    assert_ne!(header(&response, "ce-id"), "t-1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"id": "T-1001", "px": 101.25, "qty": 5, "side": "buy", "venue": {"mic": "XLME"},
+               "notional": 506.25, "desk": "fx"})
+    );
+    server.wait_for_log(r#"trade "T-1001" checked: notional 506.25"#);
+
+    // Invalid: 422, the message is the last stderr line, naming the trade.
+    for (data, content_type, why) in [
+        (r#"{"id":"T-2","px":-1,"qty":5}"#, json, r#"trade "T-2": `px` must be a positive number"#),
+        (r#"{"id":"T-3","px":1,"qty":2.5}"#, json, r#"trade "T-3": `qty` must be a positive integer"#),
+        (r#"{"id":"T-4","px":1,"qty":1,"side":"short"}"#, json, r#"trade "T-4": `side` must be"#),
+        (
+            r#"{"id":"T-5","px":1e6,"qty":2}"#,
+            json,
+            r#"trade "T-5": notional 2000000 is over the limit of 1000000 (setting max_notional)"#,
+        ),
+        (r#"{"px":1,"qty":1}"#, json, "the trade has no `id` (a non-empty string)"),
+        ("[1, 2]", json, "the trade must be a JSON object"),
+        ("id=T-6", "text/plain", "the event has no JSON data"),
+    ] {
+        let (status, kind, message) =
+            error_kind(trade(&server, "trade-check", "t-bad", content_type, data).await).await;
+        assert_eq!((status, kind.as_str()), (422, "invalid"), "{data}: {message}");
+        assert!(message.contains(why), "{data}: {message}");
+    }
+
+    // A missing setting is a failure (500, retried), not the trade's fault.
+    let (status, kind, message) =
+        error_kind(trade(&server, "trade-check-unset", "t-9", json, data).await).await;
+    assert_eq!((status, kind.as_str()), (500, "failed"), "{message}");
+    assert!(
+        message.contains("exited with status 78: setting `desk` is not configured"),
+        "{message}"
+    );
+
+    // Still serving.
+    let response = trade(&server, "trade-check", "t-10", json, data).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[test]
+fn build_runs_a_c_functions_build_script() {
+    let scratch = ScratchWorkspace::new();
+    let out = scratch.path().join("out");
+    let output = scratch.wasmfn(&["build", "--out", out.to_str().unwrap(), "trade-check"]);
+    assert_success("wasmfn build trade-check", &output);
+    let table = build_table(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(table.len(), 1, "{table:?}");
+    assert_eq!(table[0].0, "trade-check");
+
+    let config = scratch.path().join("wasmfn.toml");
+    std::fs::write(&config, TRADE_CHECK).unwrap();
+    let event = json!({"specversion": "1.0", "id": "e-1", "source": "tests", "type": "trade",
+                       "datacontenttype": "application/json",
+                       "data": {"id": "T-1", "px": 2.5, "qty": 4}});
+    let (code, events, stderr) = run_in(
+        &scratch,
+        &out.join("trade-check.wasm"),
+        &event,
+        &["--config", config.to_str().unwrap(), "--name", "trade-check"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(events.len(), 1, "{stderr}");
+    assert_eq!(
+        events[0]["data"],
+        json!({"id": "T-1", "px": 2.5, "qty": 4, "notional": 10, "desk": "fx"})
+    );
+}
+
+/// `wasmfn run MODULE ARGS` on `event` in the scratch workspace: (exit
+/// code, output events, stderr).
 fn run_in(
     scratch: &ScratchWorkspace,
     module: &Path,
     event: &Value,
+    args: &[&str],
 ) -> (Option<i32>, Vec<Value>, String) {
     let mut child = scratch
         .command(support::WASMFN)
         .arg("run")
         .arg(module)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -426,7 +537,7 @@ fn new_python_and_js_functions_pass_their_tests_build_and_run() {
     let trade = json!({"id": "T-1", "px": 101.5});
     let event = json!({"specversion": "1.0", "id": "e-1", "source": "tests", "type": "trade",
                        "datacontenttype": "application/json", "data": trade});
-    let (code, events, stderr) = run_in(&scratch, &out.join("my-py.wasm"), &event);
+    let (code, events, stderr) = run_in(&scratch, &out.join("my-py.wasm"), &event, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(events.len(), 1, "{stderr}");
     assert_eq!(events[0]["type"], "my-py.transformed");
@@ -435,7 +546,7 @@ fn new_python_and_js_functions_pass_their_tests_build_and_run() {
         events[0]["data"],
         json!({"id": "T-1", "from": "tests", "data": trade})
     );
-    let (code, events, stderr) = run_in(&scratch, &out.join("my-js.wasm"), &event);
+    let (code, events, stderr) = run_in(&scratch, &out.join("my-js.wasm"), &event, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(events.is_empty());
     assert!(
