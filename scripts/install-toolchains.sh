@@ -5,7 +5,10 @@
 # componentize-js, esbuild and eslint in guest-sdk/js/node_modules (its
 # package-lock.json); and, as root on Debian, clang + lld + wasi-libc +
 # libclang-rt-14-dev-wasm32 for C functions built by a `build` script.
-# .ci/run, scripts/build-functions.sh and so scripts/test.sh call it.
+# With --test-services, also what the end-to-end tests start themselves:
+# docker-registry (a real OCI registry), htpasswd and openssl (its Basic and
+# token realms). .ci/run, scripts/build-functions.sh and scripts/test.sh
+# (--test-services) call it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -60,3 +63,11 @@ fi
 # C (and other wasm32-wasi languages through their `build` scripts).
 apt_install clang lld wasi-libc libclang-rt-14-dev-wasm32 \
   || say "C functions will not build until these are installed"
+
+# Services the end-to-end tests start on 127.0.0.1 (tests/registry.rs).
+if [ "${1:-}" = --test-services ]; then
+  apt_install docker-registry apache2-utils openssl || {
+    say "the registry tests need these: install them and rerun"
+    exit 1
+  }
+fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, CI): installs the guest toolchains (once), checks
+# The test command (README, CI): installs the guest toolchains and the
+# services the tests start (once: docker-registry, htpasswd, openssl), checks
 # and unit-tests the Python and JavaScript SDKs and functions (ruff, pytest,
 # eslint, node --test), builds the example functions (each once, into
 # target/functions) and the test guests, then runs every unit and end-to-end
@@ -13,7 +14,7 @@ cd "$root"
   echo "test.sh: ../shared (conformance cases) must sit beside the repository" >&2
   exit 1
 }
-scripts/install-toolchains.sh
+scripts/install-toolchains.sh --test-services
 scripts/test-guest-sdks.sh
 
 # Tests first: their build of the host is the `wasmfn` that builds the guests.

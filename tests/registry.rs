@@ -1,9 +1,10 @@
 //! Functions from an OCI registry, against a real `docker-registry` on
 //! 127.0.0.1: `wasmfn push` then serve by digest, an artifact uploaded by
 //! another tool, a kubelet digest swap under load, failed pulls that keep the
-//! previous version (wrong digest, registry down, bad credentials) and are
-//! retried, a restart served from the cache with the registry down, a
-//! tampered blob refused, and references without a digest refused.
+//! previous version (wrong digest, registry down, bad credentials over HTTP
+//! Basic and over the token flow) and are retried, a restart served from the
+//! cache with the registry down, a tampered blob refused, and references
+//! without a digest refused.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,7 @@ use serde_json::Value;
 use crate::support;
 use support::kubelet::ConfigMapMount;
 use support::registry::Registry;
+use support::token_service::TokenService;
 use support::{WASMFN, Wasmfn, binary_event, client, digest_of, error_kind, module};
 
 /// Generous bound for things with no latency promise.
@@ -334,10 +336,29 @@ async fn digest_swaps_under_load_and_failed_pulls_keep_the_previous_version() {
     .await;
 }
 
+const PASSWORD: &str = "s3cret-registry-pw";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_come_from_a_docker_config_and_never_show() {
-    const PASSWORD: &str = "s3cret-registry-pw";
     let registry = Registry::start_with_auth("alice", PASSWORD);
+    pull_with_credentials_that_then_rotate(&registry).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_flow_trades_the_credentials_for_a_bearer_token() {
+    let tokens = TokenService::start("alice", PASSWORD).await;
+    let registry = Registry::start_with_token_service(&tokens);
+    pull_with_credentials_that_then_rotate(&registry).await;
+    // Push and pull each asked the token service; the rotated password was
+    // refused there, not by the registry.
+    assert!(tokens.issued() >= 2, "{} tokens issued", tokens.issued());
+    assert!(tokens.refused() >= 1, "no token request was refused");
+}
+
+/// Push and serve from `registry`, which wants alice's [`PASSWORD`]; then the
+/// Secret rotates to a wrong password: the previous version keeps serving and
+/// no password shows anywhere.
+async fn pull_with_credentials_that_then_rotate(registry: &Registry) {
     let secrets = tempfile::tempdir().unwrap();
     let auth = registry.auth_file(secrets.path(), "alice", PASSWORD);
     let auth_arg = auth.to_str().unwrap();

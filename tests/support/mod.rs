@@ -8,6 +8,7 @@ pub mod faulty_sink;
 pub mod kubelet;
 pub mod registry;
 pub mod sink;
+pub mod token_service;
 pub mod workspace;
 
 use std::io::{BufRead, BufReader};

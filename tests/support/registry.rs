@@ -11,34 +11,55 @@ use std::time::Duration;
 /// How long the registry may take to print its address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How the registry authenticates clients.
+enum Realm {
+    /// Anonymous pull and push.
+    Open,
+    /// HTTP Basic against an htpasswd file of one `(user, password)`.
+    Htpasswd(String, String),
+    /// Bearer tokens from a token service (`realm` URL), signed by the key
+    /// of the PEM certificate `certificate`.
+    Token { realm: String, certificate: PathBuf },
+}
+
 /// A running `docker-registry serve`.
 pub struct Registry {
     child: Option<Child>,
     dir: tempfile::TempDir,
     /// `127.0.0.1:<port>`.
     pub host: String,
-    /// `(user, password)` of the htpasswd realm, if any.
-    pub credentials: Option<(String, String)>,
+    realm: Realm,
 }
 
 impl Registry {
     /// An open registry (anonymous pull and push).
     pub fn start() -> Registry {
-        Registry::launch(None)
+        Registry::launch(Realm::Open)
     }
 
-    /// A registry that answers 401 without the credentials `user:password`.
+    /// A registry that answers 401 without the credentials `user:password`
+    /// (HTTP Basic).
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_owned(), password.to_owned())))
+        Registry::launch(Realm::Htpasswd(user.to_owned(), password.to_owned()))
     }
 
-    fn launch(credentials: Option<(String, String)>) -> Registry {
+    /// A registry that answers 401 with a Bearer challenge naming
+    /// `service`'s realm, and accepts only the tokens it signs (the token
+    /// flow of Docker Hub, GHCR and distribution).
+    pub fn start_with_token_service(service: &super::token_service::TokenService) -> Registry {
+        Registry::launch(Realm::Token {
+            realm: service.realm.clone(),
+            certificate: service.certificate.clone(),
+        })
+    }
+
+    fn launch(realm: Realm) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let mut registry = Registry {
             child: None,
             dir,
             host: "127.0.0.1:0".to_owned(),
-            credentials,
+            realm,
         };
         registry.write_config();
         registry.run();
@@ -52,7 +73,7 @@ impl Registry {
             root.join("storage").display(),
             self.host
         );
-        if let Some((user, password)) = &self.credentials {
+        if let Realm::Htpasswd(user, password) = &self.realm {
             let output = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
                 .output()
@@ -62,6 +83,13 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: wasmfn-tests\n    path: {}\n",
                 root.join("htpasswd").display()
+            ));
+        }
+        if let Realm::Token { realm, certificate } = &self.realm {
+            use super::token_service::{ISSUER, SERVICE};
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                certificate.display()
             ));
         }
         std::fs::write(root.join("config.yml"), config).unwrap();
