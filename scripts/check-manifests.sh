@@ -2,7 +2,9 @@
 # Renders every kustomize overlay under deploy/ and checks it:
 #   1. ../shared/tools/validate-manifests: the real Knative CRD schemas, the core
 #      Kubernetes schemas and a subset of Knative's admission rules;
-#   2. scripts/check_manifests.py: what those schemas cannot see (routes name
+#   2. `wasmfn check`: each overlay's functions ConfigMap and deploy/pipeline,
+#      read by the host's own config parser and `dev`'s manifest reader;
+#   3. scripts/check_manifests.py: what those cannot see (routes name
 #      existing functions, every ${VAR} of wasmfn.toml is set by the ksvc env,
 #      env_files are written, the functions ConfigMap fits in 1 MiB, ...), plus
 #      a self-test that each of those checks fails on a broken copy.
@@ -161,6 +163,27 @@ for kustomization in "$scratch"/deploy/*/kustomization.yaml; do
   "$python" "$shared/tools/validate-manifests" - < "$scratch/render/$overlay.unwrapped" || failed=1
 done
 [ ${#renders[@]} -gt 0 ] || die "no overlay rendered"
+
+# --- the host's own reading: wasmfn check -----------------------------------
+
+# Each overlay's functions ConfigMap, laid out as the kubelet mounts it, read
+# by the host's config parser and `dev`'s manifest reader.
+wasmfn=${WASMFN_BIN:-$root/target/release/wasmfn}
+if [ ! -x "$wasmfn" ]; then
+  say "building wasmfn for \`wasmfn check\`"
+  (cd "$root" && cargo build --release --quiet -p wasmfn --bin wasmfn) || die "cargo build failed"
+  wasmfn=$root/target/release/wasmfn
+fi
+for render in "${renders[@]}"; do
+  overlay=$(basename "$render" .yaml)
+  mount=$scratch/mount/$overlay
+  "$python" "$root/scripts/check_manifests.py" --repo "$root" --extract-functions "$mount" "$render" \
+    || { failed=1; continue; }
+  [ -d "$mount" ] || { say "deploy/$overlay has no host ksvc: nothing for wasmfn check"; continue; }
+  say "wasmfn check deploy/$overlay (its functions ConfigMap, deploy/pipeline)"
+  "$wasmfn" check --config "$mount/wasmfn.toml" --functions "$mount" \
+    --manifests "$scratch/deploy/pipeline" || failed=1
+done
 
 # --- what the schemas cannot check ------------------------------------------
 

@@ -14,12 +14,14 @@ Checks, over all renders together:
            a function crate (functions/<name>/Cargo.toml) packed as <name>.wasm
            (or pulled by `source`) in every rendered functions ConfigMap; every
            packed or pulled module names a crate.
-  config   per overlay: wasmfn.toml parses; every ${VAR} in it is set in the env
-           of the host container; `default` and [functions.<name>] name packed
-           modules; every env_files entry is written by a Vault annotation or
-           lies under a volume mount of the host container; every `source` is a
-           digest reference (oci://REGISTRY/REPO@sha256:<hex>) of a function not
-           also packed; WASMFN_REGISTRY_AUTH lies in a pre-filled volume.
+  config   per overlay, what the rendered objects decide (the config rules
+           themselves are `wasmfn check`'s, run by scripts/check-manifests.sh
+           with the host's own parser): every ${VAR} in wasmfn.toml is set in
+           the env of the host container; `default` and [functions.<name>]
+           name packed modules; every env_files entry is written by a Vault
+           annotation or lies under a volume mount of the host container; a
+           function with a `source` is not also packed; WASMFN_REGISTRY_AUTH
+           lies in a pre-filled volume.
   mount    the functions ConfigMap is mounted as a directory (no subPath, no
            items) at /etc/wasmfn/functions.
   size     the functions ConfigMap stays within the API server's 1 MiB limit,
@@ -51,11 +53,8 @@ WASM_MAGIC = b"\0asm"
 VAULT = "vault.hashicorp.com/"
 VAULT_DEFAULT_DIR = "/vault/secrets"
 ROUTE = re.compile(r"^/([a-z0-9][a-z0-9-]*)$")
-# What the host accepts as `source` (host/src/registry/reference.rs): a digest,
-# never a tag alone, so that every pod runs the same bytes.
-SOURCE = re.compile(r"^oci://[^/@\s]+/[^@\s]+@sha256:[0-9a-f]{64}$")
-# As the host expands them (host/src/config.rs, expand_vars): `${` up to the
-# next `}`, in string values only (comments are never expanded).
+# As the host expands them (host/src/config/vars.rs): `${` up to the next `}`,
+# in string values only (comments are never expanded).
 VAR = re.compile(r"\$\{([^}]*)\}")
 INGRESS = {
     # host of the eventing-kafka-broker data plane -> kind it addresses
@@ -305,11 +304,7 @@ def check_config(render, crates):
                               f"packed in ConfigMap {cm['metadata']['name']} "
                               f"(packed: {', '.join(sorted(packed)) or 'none'})")
         files, dirs = env_file_sources(svc, container)
-        for fname, source in sorted(sources(cm).items()):
-            if not isinstance(source, str) or not SOURCE.match(source):
-                errors.append(f"{render.name}: {CONFIG_KEY} [functions.{fname}] source {source!r} "
-                              f"is not oci://REGISTRY/REPO@sha256:<digest> (a tag is refused by "
-                              f"the host; `wasmfn push` prints the digest)")
+        for fname in sorted(sources(cm)):
             if fname in packed_modules(cm):
                 errors.append(f"{render.name}: {CONFIG_KEY} [functions.{fname}] has a source and "
                               f"{fname}.wasm is packed too (the host refuses both)")
@@ -339,6 +334,23 @@ def b64decode(value):
     API server) skips \\r and \\n, anything else outside the alphabet is an error.
     """
     return base64.b64decode(unwrap(value), validate=True)
+
+
+def extract_functions_configmap(render, out):
+    """Writes the host's functions ConfigMap of `render` into `out` as the
+    kubelet mounts it (data as text, binaryData decoded), for `wasmfn check`."""
+    if not list(ksvcs(render)):
+        return None  # no host in this overlay (e.g. only eventing objects): nothing to write
+    mounted = [cm for *_, cm in host_mounts(render) if cm is not None]
+    if not mounted:
+        return f"{render.name}: no functions ConfigMap is mounted at {FUNCTIONS_DIR}"
+    cm = mounted[0]
+    out.mkdir(parents=True, exist_ok=True)
+    for key, value in (cm.get("data") or {}).items():
+        (out / key).write_text(value)
+    for key, value in (cm.get("binaryData") or {}).items():
+        (out / key).write_bytes(b64decode(value))
+    return None
 
 
 def unwrap(value):
@@ -455,11 +467,22 @@ def main(argv=None):
     parser.add_argument("--unwrap-binary-data", action="store_true",
                         help="only print the one RENDER.yaml with binaryData values unwrapped "
                              "(input for validate-manifests) and exit")
+    parser.add_argument("--extract-functions", type=Path, metavar="DIR",
+                        help="only write the one RENDER.yaml's functions ConfigMap into DIR, "
+                             "laid out as the kubelet mounts it (for `wasmfn check`), and exit")
     parser.add_argument("renders", nargs="+", type=Path, metavar="RENDER.yaml")
     args = parser.parse_args(argv)
     if args.unwrap_binary_data:
         for p in args.renders:
             sys.stdout.write(unwrap_binary_data(p.read_text()))
+        return 0
+    if args.extract_functions:
+        for p in args.renders:
+            error = extract_functions_configmap(
+                Render(p.stem, yaml.safe_load_all(p.read_text())), args.extract_functions)
+            if error:
+                print(f"FAIL {error}")
+                return 1
         return 0
 
     crates = crate_names(args.repo)

@@ -8,7 +8,6 @@ A check that stays silent on its breakage fails the self-test.
 
 import base64
 import copy
-import re
 
 from check_manifests import (
     CONFIG_KEY, CONFIGMAP_LIMIT, FUNCTIONS_DIR, WASM_MAGIC,
@@ -119,15 +118,6 @@ def _vault_other_container(renders):
     annotations["vault.hashicorp.com/agent-inject-containers"] = "queue-proxy"
 
 
-def _oci_cm(renders):
-    return _first(renders, "ConfigMap", lambda d: "source =" in (d.get("data") or {}).get(CONFIG_KEY, ""))
-
-
-def _tag_source(renders):
-    cm = _oci_cm(renders)
-    cm["data"][CONFIG_KEY] = re.sub(r"@sha256:[0-9a-f]{64}", ":v1", cm["data"][CONFIG_KEY], count=1)
-
-
 def _unmounted_registry_auth(renders):
     for r in renders:
         for svc in ksvcs(r):
@@ -158,7 +148,6 @@ BREAKAGES = [
     ("BROKER_URL addresses another namespace", _broker_ns, "which no overlay renders"),
     (".wasm stored as text", _text_module, "not binaryData"),
     ("a Secret is rendered", _secret, "no secret belongs"),
-    ("a source names a tag, not a digest", _tag_source, "is not oci://REGISTRY/REPO@sha256"),
     ("the pull Secret is not mounted", _unmounted_registry_auth, "WASMFN_REGISTRY_AUTH="),
 ]
 

@@ -49,6 +49,11 @@ pub enum Command {
     /// and print `REGISTRY/REPO@sha256:<digest>` (last line), the reference
     /// to use in `source = "oci://…"`.
     Push(PushArgs),
+    /// Check a deployment before it ships: each `--config` wasmfn.toml read
+    /// by the host's own parser, the `--manifests` read by `dev`'s reader,
+    /// and (with `--functions`) every destination on the host named by a
+    /// function. Prints every problem; exit 1 if there is any.
+    Check(CheckArgs),
 }
 
 /// `wasmfn serve`.
@@ -285,6 +290,26 @@ pub struct PushArgs {
     /// Credentials and plain-HTTP registries.
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `wasmfn check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A wasmfn.toml to check (repeatable). `${VAR}`s expand from the
+    /// `--manifests`' Broker and KafkaSink (as `dev` sets them), then from
+    /// the environment; `env_files` are named, not read (Vault writes them
+    /// in the pod).
+    #[arg(long)]
+    pub config: Vec<PathBuf>,
+    /// A directory of Knative manifests (Broker, Trigger, PingSource,
+    /// KafkaSink) to read as `wasmfn dev` does.
+    #[arg(long)]
+    pub manifests: Option<PathBuf>,
+    /// The functions directory the configs will serve (<name>.wasm files):
+    /// then `default`, every `[functions.NAME]` and every destination of the
+    /// manifests on this host must name a module or an `oci://` source.
+    #[arg(long)]
+    pub functions: Option<PathBuf>,
 }
 
 /// `wasmfn build`.

@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<ExitCode> {
             Command::Push(args) => wasmfn::commands::push(args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            Command::Check(args) => Ok(wasmfn::commands::check(args)),
         }
     })
 }

@@ -94,21 +94,11 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 /// Warns about destinations on this host whose function is not loaded:
 /// their deliveries would answer 404 (and be retried, then dead-lettered).
 fn warn_missing_routes(pipeline: &Pipeline, table: &crate::routing::FunctionTable, base: &Url) {
-    let destinations = pipeline
-        .brokers
-        .iter()
-        .flat_map(|b| b.triggers.iter())
-        .flat_map(|t| std::iter::once(&t.subscriber).chain(t.policy.dead_letter.as_ref()))
-        .chain(pipeline.ping_sources.iter().map(|p| &p.sink));
-    for url in destinations {
-        if url.origin() != base.origin() || url.path().starts_with("/_dev/") {
-            continue;
-        }
-        let name = url.path().trim_start_matches('/');
+    for (url, name) in pipeline.function_destinations(base) {
         let found = if name.is_empty() {
             table.default_function().is_ok()
         } else {
-            table.find(name).is_some()
+            table.find(&name).is_some()
         };
         if !found {
             tracing::warn!(destination = %url, "no function is loaded for this destination of the manifests; its deliveries will answer 404");

@@ -2,6 +2,7 @@
 
 mod build;
 mod cargo;
+mod check;
 mod dev;
 mod languages;
 mod new;
@@ -13,6 +14,7 @@ pub use dev::dev;
 
 pub use build::{BuildError, BuiltFunction, build, build_functions};
 pub use cargo::{CargoError, WASM_TARGET};
+pub use check::check;
 pub use languages::{Language, LanguageError};
 pub use new::{FunctionKind, Lang, NewError, new, scaffold, validate_name};
 pub use push::push;

@@ -170,12 +170,26 @@ impl Config {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Config::parse_with(path, text, &Vars::new(env))
+    }
+
+    /// Parses and validates `text` as [`Self::parse`] does, except that
+    /// `env_files` are only named, not read: what `wasmfn check` sees of a
+    /// configuration away from the pod its secrets are written in.
+    pub fn check(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        Config::parse_with(path, text, &Vars::without_files(env))
+    }
+
+    fn parse_with(path: &Path, text: &str, vars: &Vars<'_>) -> Result<Config, ConfigError> {
         let file: WireFile = toml::from_str(text).map_err(|err| ConfigError::Parse {
             path: path.to_owned(),
             message: err.to_string(),
         })?;
-        file.validate(&Vars::new(env))
-            .map_err(|err| err.in_file(path))
+        file.validate(vars).map_err(|err| err.in_file(path))
     }
 
     /// The first function (by name) that sets `limits.fuel`, if any.

@@ -54,6 +54,10 @@ pub(super) fn read_settings(
     let mut paths = Vec::with_capacity(env_files.len());
     for file in env_files {
         let path = PathBuf::from(vars.expand("env_files", file)?);
+        if !vars.reads_files() {
+            paths.push(path);
+            continue;
+        }
         let text = read_env_file(&path).map_err(|err| {
             KeyError::new(
                 "env_files",

@@ -3,15 +3,34 @@
 
 use super::KeyError;
 
-/// The host environment `${VAR}`s expand from.
+/// The host environment `${VAR}`s expand from, and whether the files the
+/// configuration names (`env_files`) are there to be read.
 pub(super) struct Vars<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
+    reads_files: bool,
 }
 
 impl<'a> Vars<'a> {
     /// Expands from `env` (the process environment, or a test's map).
     pub(super) fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Vars<'a> {
-        Vars { env }
+        Vars {
+            env,
+            reads_files: true,
+        }
+    }
+
+    /// For `wasmfn check`, away from the pod: expands from `env` but leaves
+    /// `env_files` unread (Vault writes them in the pod, not here).
+    pub(super) fn without_files(env: &'a dyn Fn(&str) -> Option<String>) -> Vars<'a> {
+        Vars {
+            env,
+            reads_files: false,
+        }
+    }
+
+    /// Whether `env_files` are read (see [`Self::without_files`]).
+    pub(super) fn reads_files(&self) -> bool {
+        self.reads_files
     }
 
     /// `value` with every `${VAR}` expanded; the error names `key` and the

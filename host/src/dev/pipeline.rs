@@ -73,6 +73,20 @@ impl Pipeline {
         env
     }
 
+    /// Every destination of the manifests that is a function on the host at
+    /// `base` (Trigger subscribers and dead-letter sinks, PingSource sinks),
+    /// with the function's name (`""` for `POST /`, the default function).
+    pub fn function_destinations(&self, base: &Url) -> Vec<(Url, String)> {
+        self.brokers
+            .iter()
+            .flat_map(|b| b.triggers.iter())
+            .flat_map(|t| std::iter::once(&t.subscriber).chain(t.policy.dead_letter.as_ref()))
+            .chain(self.ping_sources.iter().map(|p| &p.sink))
+            .filter(|url| url.origin() == base.origin() && !url.path().starts_with("/_dev/"))
+            .map(|url| (url.clone(), url.path().trim_start_matches('/').to_owned()))
+            .collect()
+    }
+
     /// The dev routes: one per Broker ingress and per KafkaSink.
     pub fn router(&self) -> Router {
         let mut router = Router::new();
