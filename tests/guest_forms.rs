@@ -201,6 +201,23 @@ fn serve_until_exit(dir: &std::path::Path, env: &[(&str, &str)]) -> String {
 /// modules: a stand-in for interpreters (a componentize-py guest
 /// instantiates 15 core instances per event).
 fn many_instances_component(extra: usize) -> Vec<u8> {
+    component_with(&"(core instance (instantiate $empty))\n".repeat(extra))
+}
+
+/// A `wasmfn:function` component like [`many_instances_component`] whose
+/// nested component, of `inner` (empty) core instances, is instantiated
+/// twice: each instantiation creates its own, though the instance sections
+/// list them once.
+fn nested_twice_component(inner: usize) -> Vec<u8> {
+    let instances = "(core instance (instantiate $m))\n".repeat(inner);
+    component_with(&format!(
+        "(component $nested (core module $m) {instances})\n\
+         (instance (instantiate $nested))\n(instance (instantiate $nested))"
+    ))
+}
+
+/// The answering `wasmfn:function` component with `extra` WAT inside it.
+fn component_with(extra: &str) -> Vec<u8> {
     const EVENT: &str = r#"(record
         (field "id" string) (field "source" string) (field "type" string)
         (field "specversion" string) (field "datacontenttype" (option string))
@@ -208,7 +225,6 @@ fn many_instances_component(extra: usize) -> Vec<u8> {
         (field "time" (option string)) (field "extensions" (list (tuple string string)))
         (field "data" (option (list u8))))"#;
     const ERROR: &str = r#"(variant (case "invalid" string) (case "failed" string))"#;
-    let empties = "(core instance (instantiate $empty))\n".repeat(extra);
     let wat = format!(
         r#"(component
           (import "wasmfn:function/types@0.1.0" (instance $types
@@ -231,7 +247,7 @@ fn many_instances_component(extra: usize) -> Vec<u8> {
               (i32.const 1024)))
           (core module $empty)
           (core instance $i (instantiate $m))
-          {empties}
+          {extra}
           (type $out (result (list $event) (error $error)))
           (func (export "handle") (param "event" $event) (result $out)
             (canon lift (core func $i "handle") (memory (core memory $i "memory"))
@@ -256,9 +272,65 @@ async fn a_component_with_many_core_instances_runs_in_a_one_instance_host() {
     std::fs::write(dir.path().join("big.wasm"), many_instances_component(70)).unwrap();
     let output = serve_until_exit(dir.path(), &[]);
     assert!(
-        output.contains("one instance needs 71 core instances"),
+        output.contains("71 core module instances"),
         "{output}"
     );
+}
+
+/// Moves a module into the watched `dir` under `name` in one rename, as a
+/// deployment would.
+fn deploy(dir: &std::path::Path, name: &str, bytes: &[u8]) {
+    let staged = tempfile::NamedTempFile::new_in(dir.parent().unwrap()).unwrap();
+    std::fs::write(staged.path(), bytes).unwrap();
+    staged.persist(dir.join(name)).unwrap();
+}
+
+#[tokio::test]
+async fn a_reload_cannot_add_a_guest_bigger_than_an_instance_slot() {
+    // One instance slot: the pool holds exactly one instance's budget.
+    let dir = FunctionsDir::new(&[], "");
+    std::fs::write(dir.path().join("small.wasm"), many_instances_component(2)).unwrap();
+    let server = Wasmfn::serve(dir.path(), &[("WASMFN_MAX_INSTANCES", "1")]);
+    assert_eq!(ask(&server, "small", "t").await.status(), 202);
+
+    // A reload adds a guest that fills its slot (63 core instances): served.
+    deploy(dir.path(), "big.wasm", &many_instances_component(62));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ask(&server, "big", "t").await.status() != 202 {
+        assert!(std::time::Instant::now() < deadline, "big never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Then one that needs 81 (a nested component of 40, instantiated twice):
+    // refused at load, naming the count, instead of taking more than its
+    // share of the pool on every event (here: failing every event).
+    deploy(dir.path(), "twice.wasm", &nested_twice_component(40));
+    let message = loop {
+        let ready: serde_json::Value = support::client()
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let issue = ready["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|issue| issue["function"] == "twice")
+            .cloned();
+        if let Some(issue) = issue {
+            break issue["message"].as_str().unwrap().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "twice never refused: {ready}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(message.contains("81 core module instances"), "{message}");
+    assert_eq!(ask(&server, "twice", "t").await.status(), 404);
+    for function in ["small", "big"] {
+        assert_eq!(ask(&server, function, "t").await.status(), 202, "{function}");
+    }
 }
 
 const REUSED: &str = r#"

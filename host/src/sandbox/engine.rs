@@ -235,10 +235,22 @@ impl Sandbox {
 /// the biggest guest form measured takes), each memory sized to the memory
 /// limit, copy-on-write memory images (wasmtime's default), and instance
 /// memory reset per `reset`. Fails when `reset` needs what the kernel lacks.
+///
+/// Every component is also held to one slot's share (`max_*_per_component`):
+/// wasmtime then refuses, when it loads a component, one that would take
+/// more, counting what instantiation really creates (each instantiation of a
+/// nested component, fused adapters). Without it a reload could add a guest
+/// that the footprint's count of instance sections undercounts (a nested
+/// component of 40 core instances instantiated twice counts 41, needs 81),
+/// and that guest then takes more than its share of the pool on every
+/// event: with one slot, every event failed.
 fn engine(config: &SandboxConfig, reset: MemoryReset) -> wasmtime::Result<Engine> {
     let slots = config.max_instances;
     let mut pooling = PoolingAllocationConfig::default();
     pooling
+        .max_core_instances_per_component(PER_INSTANCE.core_instances)
+        .max_memories_per_component(PER_INSTANCE.memories)
+        .max_tables_per_component(PER_INSTANCE.tables)
         .total_component_instances(slots)
         .total_memories(slots * PER_INSTANCE.memories)
         .total_tables(slots * PER_INSTANCE.tables)
