@@ -9,6 +9,7 @@ pub mod kubelet;
 pub mod registry;
 pub mod sink;
 pub mod token_service;
+pub mod upstream;
 pub mod workspace;
 
 use std::io::{BufRead, BufReader};

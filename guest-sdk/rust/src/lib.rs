@@ -19,6 +19,9 @@
 //! definition of [`Event`] and [`Error`]: this crate adds helpers to the types
 //! `wit-bindgen` generates from it, nothing more. Build functions for
 //! `wasm32-wasip2` as `cdylib` crates; the result is a component the host runs.
+//!
+//! [`http::get`] and [`http::post`] send requests to the hosts the
+//! function's `allowed_outbound_hosts` lists (none by default).
 
 #![allow(unreachable_pub)]
 
@@ -39,9 +42,23 @@ pub mod bindings {
     });
 }
 
+/// Bindings of `wasi:http/outgoing-handler` (world `http-client`) and the
+/// WASI interfaces it uses, for [`http`]. Apart from [`bindings`] because
+/// their resources cannot derive the comparisons the event types do.
+#[doc(hidden)]
+pub mod wasi_bindings {
+    #![allow(missing_docs)]
+    wit_bindgen::generate!({
+        world: "http-client",
+        path: "../wit",
+        generate_all,
+    });
+}
+
 pub use bindings::wasmfn::function::types::{Error, Event};
 
 pub mod alloc;
+pub mod http;
 
 /// Every function's heap (feature `bump-alloc`, on by default): see [`alloc`].
 #[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]

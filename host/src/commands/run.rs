@@ -10,6 +10,7 @@ use crate::cli::RunArgs;
 use crate::config::{Config, FunctionConfig};
 use crate::error::Error;
 use crate::event::{from_sdk, to_sdk, validate};
+use crate::observability::TraceContext;
 use crate::registry::{OciSource, SCHEME};
 use crate::routing::LoadedFunction;
 use crate::sandbox::Sandbox;
@@ -63,7 +64,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let event = from_sdk(event);
     validate(&event).with_context(|| format!("--event {}", args.event.display()))?;
 
-    match function.execute(&sandbox, &event).await {
+    // The event's own `traceparent` extension, if any, continues on its
+    // outbound requests, as when it is served.
+    let trace = TraceContext::continue_from(&http::HeaderMap::new(), &event);
+    match function.execute(&sandbox, &event, &trace).await {
         Ok(outputs) => {
             for output in &outputs {
                 println!("{}", serde_json::to_string(&to_sdk(output)?)?);

@@ -1,5 +1,5 @@
 //! `[functions.<name>]`: one function's table, each of its keys validated by
-//! the module that owns it (output, settings, limits, dedup).
+//! the module that owns it (output, settings, limits, dedup, outbound).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use super::KeyError;
 use super::dedup::{DedupConfig, WireDedup};
 use super::instances::{Instances, WireInstances};
 use super::limits::{FunctionLimits, WireLimits};
+use super::outbound::AllowedHosts;
 use super::output::{Output, WireOutput};
 use super::settings::{Settings, read_settings};
 use super::vars::Vars;
@@ -33,6 +34,8 @@ pub struct FunctionConfig {
     pub dedup: Option<DedupConfig>,
     /// Fresh instances per event, or instances kept warm.
     pub instances: Instances,
+    /// The hosts it may send HTTP requests to (none by default).
+    pub allowed_outbound_hosts: AllowedHosts,
 }
 
 /// `[functions.<name>]` as written.
@@ -52,6 +55,8 @@ pub(super) struct WireFunction {
     dedup: Option<WireDedup>,
     instances: Option<WireInstances>,
     max_events_per_instance: Option<u32>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
 }
 
 impl WireFunction {
@@ -73,6 +78,7 @@ impl WireFunction {
             .map(|dedup| dedup.validate().map_err(|err| err.under("dedup")))
             .transpose()?;
         let instances = super::instances::validate(self.instances, self.max_events_per_instance)?;
+        let allowed_outbound_hosts = super::outbound::validate(self.allowed_outbound_hosts)?;
         Ok(FunctionConfig {
             source,
             output,
@@ -81,6 +87,7 @@ impl WireFunction {
             limits,
             dedup,
             instances,
+            allowed_outbound_hosts,
         })
     }
 }

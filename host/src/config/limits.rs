@@ -1,5 +1,6 @@
 //! Per-function limits (`[functions.<name>.limits]` in `wasmfn.toml`), with
-//! defaults for all: time and memory per event, output bounds, concurrency.
+//! defaults for all: time and memory per event, output bounds, concurrency,
+//! outbound HTTP requests.
 
 use std::time::Duration;
 
@@ -13,6 +14,10 @@ pub const DEFAULT_MAX_OUTPUT_EVENTS: usize = 100;
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 /// Default cap on events in flight per function (over it: 429).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 100;
+/// Default cap on outbound HTTP requests per event.
+pub const DEFAULT_MAX_OUTBOUND_REQUESTS: u32 = 10;
+/// Default cap on the response body bytes of one event's outbound requests.
+pub const DEFAULT_MAX_OUTBOUND_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// One function's limits. `None` means the host-wide value (`--timeout-ms`,
 /// `--memory-mb`), which is also the ceiling.
@@ -31,6 +36,12 @@ pub struct FunctionLimits {
     pub max_output_bytes: usize,
     /// Events in flight at once; more answer 429 with `Retry-After`.
     pub max_concurrency: usize,
+    /// Outbound HTTP requests per event; past it a request fails in the
+    /// guest (`connection-limit-reached`), not the event.
+    pub max_outbound_requests: u32,
+    /// Response body bytes of all one event's outbound requests; past it
+    /// the response body fails in the guest (`HTTP-response-body-size`).
+    pub max_outbound_response_bytes: u64,
 }
 
 impl Default for FunctionLimits {
@@ -51,6 +62,8 @@ pub(super) struct WireLimits {
     max_output_events: Option<usize>,
     max_output_bytes: Option<usize>,
     max_concurrency: Option<usize>,
+    max_outbound_requests: Option<u32>,
+    max_outbound_response_bytes: Option<u64>,
 }
 
 impl WireLimits {
@@ -64,6 +77,13 @@ impl WireLimits {
             max_output_bytes: self.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES),
             max_concurrency: positive("max_concurrency", self.max_concurrency)?
                 .unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            max_outbound_requests: positive("max_outbound_requests", self.max_outbound_requests)?
+                .unwrap_or(DEFAULT_MAX_OUTBOUND_REQUESTS),
+            max_outbound_response_bytes: positive(
+                "max_outbound_response_bytes",
+                self.max_outbound_response_bytes,
+            )?
+            .unwrap_or(DEFAULT_MAX_OUTBOUND_RESPONSE_BYTES),
         })
     }
 }

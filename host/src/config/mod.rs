@@ -18,6 +18,7 @@
 //! env_files = ["/vault/secrets/my-secrets.env"]
 //! instances = "reused"             # keep instances warm (default "fresh")
 //! max_events_per_instance = 1000   # then a new one
+//! allowed_outbound_hosts = ["https://refdata.example.com"]  # wasi:http; none by default
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,7 @@ mod env_file;
 mod function;
 mod instances;
 mod limits;
+mod outbound;
 mod output;
 #[cfg(test)]
 mod properties;
@@ -45,9 +47,11 @@ pub use delivery::{
 pub use function::FunctionConfig;
 pub use instances::{DEFAULT_MAX_EVENTS_PER_INSTANCE, Instances};
 pub use limits::{
-    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_EVENTS, FunctionLimits,
+    DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_OUTBOUND_REQUESTS, DEFAULT_MAX_OUTBOUND_RESPONSE_BYTES,
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_EVENTS, FunctionLimits,
 };
-pub use output::{InvalidSinkUrl, Output, SinkUrl};
+pub use outbound::{AllowedHosts, Destination, canonical};
+pub use output::{InvalidSinkUrl, Output, SinkUrl, redacted};
 pub use settings::Settings;
 
 use vars::Vars;
@@ -371,6 +375,22 @@ mod tests {
             parse("").unwrap().function("h").dedup,
             None,
             "off by default"
+        );
+
+        let msg = parse("[functions.h]\nallowed_outbound_hosts = [\"ftp://refdata\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("functions.h.allowed_outbound_hosts[0]")
+                && msg.contains("`ftp://refdata`"),
+            "{msg}"
+        );
+        let msg = parse("[functions.h.limits]\nmax_outbound_requests = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("functions.h.limits.max_outbound_requests"),
+            "{msg}"
         );
 
         let msg = parse("[functions.h.limits]\nfuel = 0\n")

@@ -62,21 +62,27 @@ impl FromStr for SinkUrl {
 }
 
 impl fmt::Display for SinkUrl {
-    /// The URL without userinfo, query or fragment, each replaced by a
-    /// marker so it is plain something was there.
+    /// The URL as [`redacted`] shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut url = self.0.clone();
-        if !url.username().is_empty() || url.password().is_some() {
-            // Cannot fail: the URL has a host, since it has userinfo.
-            let _ = url.set_username(REDACTED);
-            let _ = url.set_password(None);
-        }
-        if url.query().is_some() {
-            url.set_query(Some(REDACTED));
-        }
-        url.set_fragment(None);
-        f.write_str(url.as_str())
+        f.write_str(&redacted(&self.0))
     }
+}
+
+/// `url` without userinfo, query or fragment, each replaced by a marker so
+/// it is plain something was there: how any URL that may carry credentials
+/// (a sink, a guest's outbound request) is shown in logs and errors.
+pub fn redacted(url: &Url) -> String {
+    let mut url = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        // Cannot fail: the URL has a host, since it has userinfo.
+        let _ = url.set_username(REDACTED);
+        let _ = url.set_password(None);
+    }
+    if url.query().is_some() {
+        url.set_query(Some(REDACTED));
+    }
+    url.set_fragment(None);
+    url.into()
 }
 
 impl fmt::Debug for SinkUrl {

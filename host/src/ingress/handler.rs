@@ -158,7 +158,7 @@ async fn deliver(
             tracing::info!("duplicate of an event already handled; acknowledged without running");
             return Ok(answer.to_vec());
         }
-        let mut outputs = function.execute(&app.sandbox, event).await?;
+        let mut outputs = function.execute(&app.sandbox, event, &trace).await?;
         if let Output::Sink(url) = &function.output {
             for output in &outputs {
                 app.sink

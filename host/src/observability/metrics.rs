@@ -17,6 +17,8 @@
 //! | `wasmfn_log_lines_dropped_total` | | log lines dropped because stderr did not keep up (the writer never blocks a request) |
 //! | `wasmfn_registry_pulls_total` | result | `oci://` modules fetched: `cached` (from --cache-dir), `pulled`, or `failed` |
 //! | `wasmfn_functions_waiting` | | configured functions not loaded yet (a first pull still failing): `/readyz` is 503 meanwhile |
+//! | `wasmfn_outbound_requests_total` | function, host, status | outbound HTTP requests of guests, by the response's status, or `denied` (not allowed, or a link-local/metadata address), `limit` (past `max_outbound_requests`), `timeout`, `error` (no response); `host` is `-` for a refused host, so a guest cannot add series |
+//! | `wasmfn_outbound_request_duration_seconds` | function, host | time from sending an outbound request to its response head |
 //!
 //! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
 //! is what `wasmfn serve` exposes, so loading and reloading need no handle
@@ -81,6 +83,19 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboundLabels {
+    function: String,
+    host: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostLabels {
+    function: String,
+    host: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModuleLabels {
     function: String,
     digest: String,
@@ -99,6 +114,12 @@ fn instantiation_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.00001, 3.0, 10))
 }
 
+/// Outbound request buckets: 1 ms to 10 s, ×2.5 each (a pooled request
+/// to a nearby service takes milliseconds; a slow upstream, seconds).
+fn outbound_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.5, 11))
+}
+
 /// The metric families; clones share the series.
 #[derive(Clone)]
 struct Families {
@@ -110,6 +131,8 @@ struct Families {
     module_info: Family<ModuleLabels, Gauge>,
     module_loaded: Family<FunctionLabels, Gauge<f64, AtomicU64>>,
     guest_log_dropped: Family<ReasonLabels, Counter>,
+    outbound_requests: Family<OutboundLabels, Counter>,
+    outbound_duration: Family<HostLabels, Histogram, fn() -> Histogram>,
 }
 
 /// The registry and every family, plus the per-function handles.
@@ -138,6 +161,8 @@ impl Metrics {
             module_info: Family::default(),
             module_loaded: Family::default(),
             guest_log_dropped: Family::default(),
+            outbound_requests: Family::default(),
+            outbound_duration: Family::new_with_constructor(outbound_buckets),
         };
         let log_lines_dropped = Counter::default();
         let (reloads, failed_reloads) = (Counter::default(), Counter::default());
@@ -195,6 +220,17 @@ impl Metrics {
             "guest_log_dropped",
             "Guest log records dropped, by reason: per_event (past the records one event may log) or rate (past the function's records per second)",
             f.guest_log_dropped.clone(),
+        );
+        registry.register(
+            "outbound_requests",
+            "Outbound HTTP requests of a function, by the response's status, or denied, limit, timeout, error; host - for a refused host",
+            f.outbound_requests.clone(),
+        );
+        registry.register_with_unit(
+            "outbound_request_duration",
+            "Time from sending an outbound HTTP request to its response head",
+            Unit::Seconds,
+            f.outbound_duration.clone(),
         );
         registry.register(
             "log_lines_dropped",
@@ -386,6 +422,31 @@ impl FunctionMetrics {
             .inc();
     }
 
+    /// Counts one outbound HTTP request to `host` (`-`: a refused host) by
+    /// `status` (the response's, or `denied`, `limit`, `timeout`, `error`),
+    /// and the time to its response head when it was sent (`elapsed`).
+    /// Outbound requests are the cold path (a network round trip each), so
+    /// the series are looked up per request.
+    pub fn record_outbound(&self, host: &str, status: &str, elapsed: Option<Duration>) {
+        self.families
+            .outbound_requests
+            .get_or_create(&OutboundLabels {
+                function: self.name.clone(),
+                host: host.to_owned(),
+                status: status.to_owned(),
+            })
+            .inc();
+        if let Some(elapsed) = elapsed {
+            self.families
+                .outbound_duration
+                .get_or_create(&HostLabels {
+                    function: self.name.clone(),
+                    host: host.to_owned(),
+                })
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
     fn status_labels(&self, status: Option<u16>) -> StatusLabels {
         StatusLabels {
             function: self.name.clone(),
@@ -529,6 +590,8 @@ mod tests {
         again.record_sink_retry(Some(503));
         again.record_sink_delivery(Some(202));
         again.record_sink_delivery(None);
+        again.record_outbound("refdata.example", "200", Some(Duration::from_millis(3)));
+        again.record_outbound("-", "denied", None);
         metrics.record_reload(true);
 
         let text = metrics.encode();
@@ -542,6 +605,9 @@ mod tests {
             r#"wasmfn_sink_deliveries_total{function="f",status="error"} 1"#,
             "wasmfn_reloads_total 1",
             "wasmfn_failed_reloads_total 1",
+            r#"wasmfn_outbound_requests_total{function="f",host="refdata.example",status="200"} 1"#,
+            r#"wasmfn_outbound_requests_total{function="f",host="-",status="denied"} 1"#,
+            r#"wasmfn_outbound_request_duration_seconds_count{function="f",host="refdata.example"} 1"#,
         ];
         for series in expect {
             assert!(text.lines().any(|l| l == series), "{series}\n{text}");

@@ -16,10 +16,10 @@ use super::DedupWindow;
 use crate::config::{FunctionConfig, FunctionLimits, Instances, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
-use crate::observability::{FunctionMetrics, Metrics};
+use crate::observability::{FunctionMetrics, Metrics, TraceContext};
 use crate::outputs::{check_bounds, prepare};
 use crate::sandbox::{
-    CompiledModule, GuestContext, GuestForm, Sandbox, SandboxError, WarmInstances,
+    CompiledModule, GuestContext, GuestForm, Outbound, Sandbox, SandboxError, WarmInstances,
 };
 
 /// A function ready to serve: its compiled module and its configuration.
@@ -91,6 +91,7 @@ impl LoadedFunction {
                 None
             }
         };
+        let outbound = Outbound::new(config.allowed_outbound_hosts, &config.limits)?;
         Ok(LoadedFunction {
             context: Arc::new(GuestContext {
                 name: name.into(),
@@ -102,6 +103,7 @@ impl LoadedFunction {
                 log_rate: Default::default(),
                 max_output_bytes: config.limits.max_output_bytes,
                 warm,
+                outbound,
             }),
             output: config.output,
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
@@ -141,9 +143,15 @@ impl LoadedFunction {
     /// when the function reuses instances) and returns its output events,
     /// checked against the function's limits, with their deterministic ids.
     /// The guest's verdict, traps and limit hits become the matching [`Error`].
-    pub async fn execute(&self, sandbox: &Sandbox, event: &Event) -> Result<Vec<Event>, Error> {
+    /// `trace` is the event's, continued on the guest's outbound requests.
+    pub async fn execute(
+        &self,
+        sandbox: &Sandbox,
+        event: &Event,
+        trace: &TraceContext,
+    ) -> Result<Vec<Event>, Error> {
         let verdict = sandbox
-            .call(&self.module, &self.context, event)
+            .call(&self.module, &self.context, event, trace)
             .await
             .map_err(|err| match err {
                 SandboxError::Output(message) => Error::Output(message),

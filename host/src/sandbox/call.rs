@@ -14,6 +14,7 @@ use super::context::GuestContext;
 use super::engine::{CompiledModule, Linked, Sandbox};
 use super::error::SandboxError;
 use crate::event::{Event, GuestError};
+use crate::observability::TraceContext;
 
 impl Sandbox {
     /// The time limit and memory cap (bytes) an instance of `context` runs
@@ -31,15 +32,17 @@ impl Sandbox {
     /// Calls the guest once with `event`, in an instance of `module`: a
     /// fresh one, or one kept warm when the function reuses instances. `Ok(Err(_))` is the
     /// guest's own verdict (`invalid` / `failed`); `Err(_)` is a host-side
-    /// outcome: a trap, a limit hit, no free instance slot.
+    /// outcome: a trap, a limit hit, no free instance slot. `trace` is the
+    /// event's, continued on the guest's outbound requests.
     pub async fn call(
         &self,
         module: &CompiledModule,
         context: &Arc<GuestContext>,
         event: &Event,
+        trace: &TraceContext,
     ) -> Result<Result<Vec<Event>, GuestError>, SandboxError> {
         match &module.linked {
-            Linked::Component(pre) => self.call_component(pre, context, event).await,
+            Linked::Component(pre) => self.call_component(pre, context, event, trace).await,
             Linked::Command(pre) => self.call_command(pre, context, event).await,
         }
     }

@@ -15,6 +15,7 @@ use super::engine::Sandbox;
 use super::error::SandboxError;
 use super::state::InstanceState;
 use crate::event::{Event, GuestError};
+use crate::observability::TraceContext;
 
 /// The instances of one loaded function kept warm between its events, each
 /// running one event at a time. A reload loads a new function with a new,
@@ -83,6 +84,7 @@ impl Sandbox {
         pre: &FunctionPre<InstanceState>,
         context: &Arc<GuestContext>,
         event: &Event,
+        trace: &TraceContext,
     ) -> Result<Result<Vec<Event>, GuestError>, SandboxError> {
         let (timeout, memory) = self.limits_of(context);
         let deadline = Instant::now() + timeout;
@@ -95,7 +97,7 @@ impl Sandbox {
                 (self.store(state, InstanceState::limiter), None, 0, slot)
             }
         };
-        store.data_mut().next_event();
+        store.data_mut().next_event(deadline, Some(trace));
         let fuel = self.arm(&mut store, context, deadline);
 
         let run = async {

@@ -1,12 +1,13 @@
 //! [`GuestContext`]: who a guest is while it runs — the per-function name,
-//! settings, limits, metric handles and warm instances every instance of one
-//! loaded function shares.
+//! settings, limits, metric handles, warm instances and outbound grant every
+//! instance of one loaded function shares.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::component::WarmInstances;
 use super::guest_log::LogRate;
+use super::outbound::Outbound;
 use crate::config::Settings;
 use crate::observability::FunctionMetrics;
 
@@ -34,4 +35,6 @@ pub struct GuestContext {
     /// Its instances kept warm between events (`instances = "reused"`);
     /// `None`: a fresh instance per event.
     pub warm: Option<WarmInstances>,
+    /// The hosts it may send HTTP requests to, its client and its limits.
+    pub outbound: Outbound,
 }

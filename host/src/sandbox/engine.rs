@@ -143,6 +143,10 @@ impl Sandbox {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(SandboxError::engine)?;
+        // Every component may import wasi:http; what it may reach is its
+        // function's grant (`outbound/`). Commands get no network.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(SandboxError::engine)?;
         Function::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(SandboxError::engine)?;
         let mut command_linker = wasmtime::Linker::new(&engine);

@@ -8,6 +8,8 @@
 //! `command`): a `Store` from the pooling allocator, instantiation (unless
 //! the function keeps instances warm), one call. Compiling is bounded in
 //! time and memory by running it in a child process (`compile.rs`).
+//! Components may import `wasi:http`; what each function may reach over
+//! it is decided in `outbound/`.
 
 pub mod bindings;
 mod cache;
@@ -20,6 +22,7 @@ mod engine;
 mod error;
 mod footprint;
 mod guest_log;
+mod outbound;
 mod state;
 
 pub use command::EXIT_INVALID;
@@ -33,3 +36,4 @@ pub use engine::{CompiledModule, MemoryReset, Sandbox, SandboxConfig};
 pub use error::SandboxError;
 pub use footprint::{ACCEPTED_FORMS, GuestForm};
 pub use guest_log::{LogRate, MAX_RECORD_BYTES, MAX_RECORDS_PER_EVENT, RECORDS_PER_SECOND};
+pub use outbound::Outbound;

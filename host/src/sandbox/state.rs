@@ -1,19 +1,26 @@
-//! Per-instance state: deny-by-default WASI, the memory limiter, and the host
-//! side of the `config` and `log` imports.
+//! Per-instance state: deny-by-default WASI, `wasi:http` through the
+//! function's outbound grant, the memory limiter, and the host side of the
+//! `config` and `log` imports.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::wasmfn::function::{config, log, types};
 use super::context::GuestContext;
 use super::guest_log::{EventLog, GuestOutput};
+use super::outbound::OutboundHooks;
+use crate::observability::TraceContext;
 
 /// What one `Store` holds while it runs one event.
 pub(super) struct InstanceState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound: OutboundHooks,
     table: ResourceTable,
     limiter: MemoryLimiter,
     context: Arc<GuestContext>,
@@ -31,6 +38,8 @@ impl InstanceState {
             .build();
         InstanceState {
             wasi,
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHooks::new(context.clone()),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(max_memory_bytes),
             context,
@@ -48,10 +57,12 @@ impl InstanceState {
         self.limiter.denied
     }
 
-    /// Forgets a refused growth of an earlier event (a warm instance).
-    pub(super) fn next_event(&mut self) {
+    /// Starts an event ending at `deadline` in `trace`: forgets a refused
+    /// growth and the outbound requests of an earlier event (a warm instance).
+    pub(super) fn next_event(&mut self, deadline: Instant, trace: Option<&TraceContext>) {
         self.limiter.denied = false;
         self.log.next_event();
+        self.outbound.next_event(deadline, trace);
     }
 }
 
@@ -108,6 +119,16 @@ impl WasiView for InstanceState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

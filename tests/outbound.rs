@@ -1,0 +1,227 @@
+//! Outbound HTTP from guests (`wasi:http`), against a real upstream on
+//! 127.0.0.1: an allowed request succeeds and continues the event's trace;
+//! anything the allow-list does not name, link-local and metadata
+//! addresses, redirects, and requests past the per-event count, size and time
+//! limits fail inside the guest while the event itself succeeds; outcomes
+//! are counted in the metrics.
+
+use crate::support;
+
+use serde_json::{Value, json};
+use support::upstream::Upstream;
+use support::{FunctionsDir, Wasmfn, binary_event, client};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// `fetcher` served with `config` appended to its `[functions.fetcher]`.
+fn serve(config: &str) -> (FunctionsDir, Wasmfn) {
+    let dir = FunctionsDir::new(&["fetcher"], &format!("[functions.fetcher]\n{config}\n"));
+    let server = Wasmfn::serve(dir.path(), &[]);
+    (dir, server)
+}
+
+/// Has `fetcher` request each URL (a GET, or a POST of the given body) and
+/// returns the event's status and what each request got.
+async fn fetch(server: &Wasmfn, requests: Value) -> (u16, Vec<Value>) {
+    let response = binary_event(&server.url, "fetcher", "fetch", "1")
+        .header("traceparent", TRACEPARENT)
+        .header("content-type", "application/json")
+        .body(json!({ "requests": requests }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    let outcomes = body.as_array().cloned().unwrap_or_else(|| vec![body]);
+    (status, outcomes)
+}
+
+fn get(url: String) -> Value {
+    json!({ "url": url })
+}
+
+async fn metrics(server: &Wasmfn) -> String {
+    client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_allowed_request_succeeds_and_continues_the_trace() {
+    let upstream = Upstream::start().await;
+    let (_dir, server) = serve(&format!(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]",
+        upstream.address.port()
+    ));
+
+    let (status, outcomes) = fetch(
+        &server,
+        json!([
+            get(format!("{}/ref/A-1", upstream.url)),
+            { "url": format!("{}/echo", upstream.url), "post": "hello upstream" },
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{outcomes:?}");
+    assert_eq!(outcomes[0]["status"], 200, "{outcomes:?}");
+    let reference: Value = serde_json::from_str(outcomes[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(reference, json!({"key": "A-1", "desk": "metals"}));
+    assert_eq!(outcomes[1]["body"], "hello upstream", "{outcomes:?}");
+
+    let seen = upstream.seen_at("/ref/A-1");
+    assert_eq!(seen.len(), 1);
+    let traceparent = seen[0].header("traceparent").expect("a traceparent");
+    assert_eq!(&traceparent[..36], &TRACEPARENT[..36], "same trace-id");
+    assert_ne!(traceparent, TRACEPARENT, "a new parent-id for the hop");
+
+    let text = metrics(&server).await;
+    for series in [
+        r#"wasmfn_outbound_requests_total{function="fetcher",host="127.0.0.1",status="200"} 2"#,
+        r#"wasmfn_outbound_request_duration_seconds_count{function="fetcher",host="127.0.0.1"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == series), "{series}\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_host_not_listed_is_denied_in_the_guest_and_logged() {
+    let upstream = Upstream::start().await;
+    // Another port of the same address is another host.
+    let (_dir, server) = serve("allowed_outbound_hosts = [\"http://127.0.0.1:1\"]");
+
+    let url = format!("{}/ref/secret?token=hunter2", upstream.url);
+    let (status, outcomes) = fetch(&server, json!([get(url.clone())])).await;
+    assert_eq!(status, 200, "the event succeeds: {outcomes:?}");
+    assert_eq!(outcomes[0]["denied"], true, "{outcomes:?}");
+    let error = outcomes[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("denied") && error.contains(&url),
+        "the guest's error names the URL: {error}"
+    );
+    assert!(upstream.seen().is_empty(), "nothing reached the upstream");
+
+    let line = server.wait_for_log("outbound request denied");
+    assert!(
+        line.contains("fetcher")
+            && line.contains(&format!("{}/ref/secret?redacted", upstream.url)),
+        "{line}"
+    );
+    assert!(!line.contains("hunter2"), "the query is not logged: {line}");
+    let text = metrics(&server).await;
+    let series = r#"wasmfn_outbound_requests_total{function="fetcher",host="-",status="denied"} 1"#;
+    assert!(text.lines().any(|l| l == series), "{text}");
+}
+
+#[tokio::test]
+async fn without_a_list_nothing_is_allowed() {
+    let upstream = Upstream::start().await;
+    let (_dir, server) = serve("");
+    let (status, outcomes) = fetch(&server, json!([get(format!("{}/ref/x", upstream.url))])).await;
+    assert_eq!(status, 200);
+    assert_eq!(outcomes[0]["denied"], true, "{outcomes:?}");
+    assert!(upstream.seen().is_empty());
+}
+
+#[tokio::test]
+async fn link_local_and_metadata_addresses_are_refused_even_under_a_wildcard() {
+    // Each is refused before any connection is attempted: no packet leaves.
+    let (_dir, server) = serve("allowed_outbound_hosts = [\"http://*:*\"]");
+    let urls = [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        // 169.254.169.254 written as one number: the URL parser reads it as
+        // that address, and so does the check.
+        "http://2852039166/",
+        "http://[fe80::1]/",
+    ];
+    let (status, outcomes) = fetch(
+        &server,
+        Value::Array(urls.iter().map(|u| get((*u).to_owned())).collect()),
+    )
+    .await;
+    assert_eq!(status, 200, "{outcomes:?}");
+    for (url, outcome) in urls.iter().zip(&outcomes) {
+        assert_eq!(outcome["denied"], true, "{url}: {outcome}");
+    }
+    server.wait_for_log_lines("a link-local or metadata address", urls.len());
+}
+
+#[tokio::test]
+async fn redirects_are_returned_to_the_guest_not_followed() {
+    let upstream = Upstream::start().await;
+    let (_dir, server) = serve(&format!(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]",
+        upstream.address.port()
+    ));
+    let (_, outcomes) = fetch(&server, json!([get(format!("{}/redirect", upstream.url))])).await;
+    assert_eq!(outcomes[0]["status"], 302, "{outcomes:?}");
+    assert_eq!(outcomes[0]["location"], "/landed");
+    assert!(upstream.seen_at("/landed").is_empty(), "not followed");
+}
+
+#[tokio::test]
+async fn the_count_and_size_limits_fail_the_request_not_the_event() {
+    let upstream = Upstream::start().await;
+    let (_dir, server) = serve(&format!(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]\n\
+         limits = {{ max_outbound_requests = 3, max_outbound_response_bytes = 1000 }}",
+        upstream.address.port()
+    ));
+    let (status, outcomes) = fetch(
+        &server,
+        json!([
+            get(format!("{}/bytes/600", upstream.url)),
+            get(format!("{}/bytes/600", upstream.url)),
+            get(format!("{}/bytes/10", upstream.url)),
+            get(format!("{}/bytes/10", upstream.url)),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{outcomes:?}");
+    assert_eq!(outcomes[0]["length"], 600, "{outcomes:?}");
+    let size = outcomes[1]["error"].as_str().unwrap();
+    assert!(size.contains("max_outbound_response_bytes"), "{size}");
+    assert_eq!(outcomes[2]["length"], 10, "{outcomes:?}");
+    let count = outcomes[3]["error"].as_str().unwrap();
+    assert!(count.contains("max_outbound_requests"), "{count}");
+    assert_eq!(upstream.seen().len(), 3, "the fourth was never sent");
+    server.wait_for_log("limits.max_outbound_requests");
+    server.wait_for_log("limits.max_outbound_response_bytes");
+
+    // The next event has its own count and budget.
+    let (_, outcomes) = fetch(&server, json!([get(format!("{}/bytes/600", upstream.url))])).await;
+    assert_eq!(outcomes[0]["length"], 600, "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_slow_upstream_cannot_hold_the_event_past_its_time_limit() {
+    let upstream = Upstream::start().await;
+    let (_dir, server) = serve(&format!(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]\nlimits = {{ timeout_ms = 1000 }}",
+        upstream.address.port()
+    ));
+    // `/slow` answers after 30 s, as long as the test client waits: an
+    // answer at all means the host cut the request at the event's limit.
+    let response = binary_event(&server.url, "fetcher", "fetch", "1")
+        .header("content-type", "application/json")
+        .body(json!({"requests": [get(format!("{}/slow", upstream.url))]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    match status {
+        // The request timed out in the guest, which answered in time.
+        200 => assert!(body.contains("timed out"), "{body}"),
+        // The event's own limit came first.
+        503 => assert!(body.contains("\"timeout\""), "{body}"),
+        other => panic!("{other}: {body}"),
+    }
+    assert!(!body.contains("late"), "{body}");
+}
