@@ -225,3 +225,85 @@ async fn a_slow_upstream_cannot_hold_the_event_past_its_time_limit() {
     }
     assert!(!body.contains("late"), "{body}");
 }
+
+/// `function`'s reply to a `type` event with JSON `data`: its status and data.
+async fn reply(server: &Wasmfn, function: &str, ty: &str, data: Value) -> (u16, Value) {
+    let response = binary_event(&server.url, function, ty, "1")
+        .header("traceparent", TRACEPARENT)
+        .header("content-type", "application/json")
+        .body(data.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn python_and_javascript_guests_reach_allowed_hosts_only() {
+    let upstream = Upstream::start().await;
+    let allowed = format!(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]",
+        upstream.address.port()
+    );
+    let dir = FunctionsDir::new(
+        &["probe-py", "probe-js"],
+        &format!("[functions.probe-py]\n{allowed}\n[functions.probe-js]\n{allowed}\n"),
+    );
+    let server = Wasmfn::serve(dir.path(), &[]);
+    for function in ["probe-py", "probe-js"] {
+        let url = format!("{}/ref/{function}", upstream.url);
+        let (status, data) = reply(&server, function, "fetch", json!({ "url": url })).await;
+        assert_eq!((status, &data["status"]), (200, &json!(200)), "{function}: {data}");
+        let body: Value = serde_json::from_str(data["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, json!({"key": function, "desk": "metals"}));
+        let seen = upstream.seen_at(&format!("/ref/{function}"));
+        let traceparent = seen[0].header("traceparent").expect("a traceparent");
+        assert_eq!(&traceparent[..36], &TRACEPARENT[..36], "{function}: same trace");
+
+        let denied = format!("http://127.0.0.1:1/ref/{function}");
+        let (status, data) = reply(&server, function, "fetch", json!({ "url": denied })).await;
+        assert_eq!(status, 200, "{function}: {data}");
+        assert!(data["error"].is_string(), "{function}: {data}");
+        let line = server.wait_for_log(&format!("url={denied}"));
+        assert!(
+            line.contains("outbound request denied") && line.contains(function),
+            "{line}"
+        );
+    }
+    let py_error = reply(&server, "probe-py", "fetch", json!({"url": "http://127.0.0.1:1/"}))
+        .await
+        .1;
+    assert!(
+        py_error["error"].as_str().unwrap().contains("denied") && py_error["denied"] == true,
+        "{py_error}"
+    );
+}
+
+#[tokio::test]
+async fn the_enricher_adds_reference_data_from_an_allowed_service() {
+    let upstream = Upstream::start().await;
+    let dir = FunctionsDir::new(
+        &["enricher"],
+        &format!(
+            "[functions.enricher]\nenv = {{ refdata_url = \"{}/ref\" }}\n\
+             allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]\n",
+            upstream.url,
+            upstream.address.port()
+        ),
+    );
+    let server = Wasmfn::serve(dir.path(), &[]);
+    let (status, trade) = reply(
+        &server,
+        "enricher",
+        "my-trade",
+        json!({"id": "T-1", "commodity": "copper", "qty": 5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{trade}");
+    assert_eq!(
+        trade,
+        json!({"id": "T-1", "commodity": "copper", "qty": 5,
+               "reference": {"key": "copper", "desk": "metals"}})
+    );
+}

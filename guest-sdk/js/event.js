@@ -237,18 +237,29 @@ export function makeLog(write) {
 /**
  * The component's `handle` export around the function's `handle`: converts
  * the record, the outputs and every exception (thrown as the WIT error, so
- * nothing traps); logs the stack of an uncaught one through `write`.
+ * nothing traps); logs the stack of an uncaught one through `write`. An
+ * `async` handle (one that awaits `fetch`) returns a promise, which
+ * componentize-js settles by running the event loop before the export
+ * returns.
  */
 export function makeHandle(handle, write) {
+  const fail = (err) => {
+    const error = errorOf(err);
+    if (!(err instanceof Invalid) && !(err instanceof Failed)) {
+      write("error", err instanceof Error && err.stack ? `${error.val}\n${err.stack}` : error.val);
+    }
+    throw { payload: error };
+  };
+  const records = (returned) => outputs(returned).map(toRecord);
   return function wasmfnHandle(record) {
     try {
-      return outputs(handle(fromRecord(record))).map(toRecord);
-    } catch (err) {
-      const error = errorOf(err);
-      if (!(err instanceof Invalid) && !(err instanceof Failed)) {
-        write("error", err instanceof Error && err.stack ? `${error.val}\n${err.stack}` : error.val);
+      const returned = handle(fromRecord(record));
+      if (returned instanceof Promise) {
+        return returned.then(records, fail);
       }
-      throw { payload: error };
+      return records(returned);
+    } catch (err) {
+      return fail(err);
     }
   };
 }

@@ -10,7 +10,10 @@ import traceback
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import types
+
+# The world imports two `types` interfaces (wasmfn's and wasi:http's), so
+# componentize-py names each after its package.
+from wit_world.imports import wasmfn_function_types as types
 
 import app  # the function: functions/NAME/app.py
 from wasmfn import Failed, Invalid, _host

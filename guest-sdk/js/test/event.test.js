@@ -140,6 +140,19 @@ test("the handle export converts, and throws the WIT error with a payload", () =
   assert.equal(logged[0][0], "error");
 });
 
+test("an async handle (awaiting fetch) settles to the records or the WIT error", async () => {
+  const write = () => {};
+  const ok = makeHandle(async (event) => new Event({ type: "seen", source: "s", data: event.json() }), write);
+  assert.deepEqual((await ok(record()))[0].data, bytes('{"sku":"A-1","qty":2}'));
+  const failed = makeHandle(async () => {
+    throw new Failed("upstream down");
+  }, write);
+  await assert.rejects(failed(record()), (thrown) => {
+    assert.deepEqual(thrown.payload, { tag: "failed", val: "upstream down" });
+    return true;
+  });
+});
+
 test("config and log go through the host", () => {
   const settings = new Map([["desk", "fx"]]);
   const config = makeConfig((key) => settings.get(key));

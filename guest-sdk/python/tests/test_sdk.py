@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from wasmfn import Event, Failed, Invalid, _host, config, log
+from wasmfn import Event, Failed, Invalid, _host, config, http, log
 from wasmfn._outcome import error_of, from_record, outputs, to_record
 
 
@@ -125,3 +125,38 @@ def test_config_and_log_go_through_the_host(monkeypatch):
     log.warn("c")
     log.error(42)
     assert records == [("debug", "a"), ("info", "b"), ("warn", "c"), ("error", "42")]
+
+
+def test_http_splits_urls_and_sends_through_the_host(monkeypatch):
+    sent = []
+
+    def fake_send(method, target, headers, body):
+        sent.append((method, target, headers, body))
+        return 200, [("content-type", b"application/json")], b'{"desk":"metals"}'
+
+    monkeypatch.setattr(_host, "http_send", fake_send)
+    response = http.get("https://refdata.example.com/v1/ref?sku=A-1#frag")
+    assert response.status == 200
+    assert response.json() == {"desk": "metals"}
+    assert response.header("Content-Type") == "application/json"
+    http.post("http://127.0.0.1:8081", "text/plain", "hé")
+    assert sent == [
+        ("GET", ("https", "refdata.example.com", "/v1/ref?sku=A-1"), [], None),
+        ("POST", ("http", "127.0.0.1:8081", "/"), [("content-type", b"text/plain")], b"h\xc3\xa9"),
+    ]
+
+
+def test_http_errors_say_what_happened_and_name_the_url(monkeypatch):
+    def refuse(method, target, headers, body):
+        raise _host.HttpFailureError("HttpRequestDenied")
+
+    monkeypatch.setattr(_host, "http_send", refuse)
+    with pytest.raises(http.RequestError) as caught:
+        http.get("http://evil.example/x")
+    assert caught.value.denied
+    assert "denied" in str(caught.value)
+    assert "http://evil.example/x" in str(caught.value)
+    assert error_of(caught.value) == ("failed", str(caught.value)), "a Failed: retried"
+    for bad in ("ftp://x/", "x/y", "http:///y", "http://u:p@h/"):
+        with pytest.raises(http.RequestError, match=r"^cannot request "):
+            http.get(bad)

@@ -143,7 +143,8 @@ pub(crate) fn build(
 }
 
 /// `componentize-py … componentize wasmfn_component` with the function's
-/// directory and the SDK on its path (`wasmfn_component` imports `app`).
+/// directory and the SDK on its path (`wasmfn_component` imports `app`),
+/// against the world with outbound HTTP (`wasmfn.http`).
 fn build_python(root: &Path, dir: &Path, out: &Path) -> Result<(), LanguageError> {
     let sdk = root.join("guest-sdk/python");
     let tool = componentize_py(root, dir, std::env::var_os("PATH").as_deref())?;
@@ -151,7 +152,13 @@ fn build_python(root: &Path, dir: &Path, out: &Path) -> Result<(), LanguageError
     command
         .arg("-d")
         .arg(root.join("guest-sdk/wit"))
-        .args(["-w", "function", "componentize", "wasmfn_component", "-p"])
+        .args([
+            "-w",
+            "function-with-http",
+            "componentize",
+            "wasmfn_component",
+            "-p",
+        ])
         .arg(dir)
         .arg("-p")
         .arg(&sdk)
@@ -185,8 +192,9 @@ fn componentize_py(
 
 /// esbuild bundles `guest-sdk/js/component.js` with the function (as
 /// `wasmfn-app`) and the SDK (as `wasmfn`); componentize-js turns the bundle
-/// into a component. `fetch` is left out (`-d http fetch-event`): the host
-/// does not link `wasi:http`, so a component importing it would not load.
+/// into a component. `fetch` stays (over `wasi:http`, which the host links
+/// and guards per function); the incoming-request handler is left out
+/// (`-d fetch-event`): a function is called with events, not requests.
 fn build_js(root: &Path, dir: &Path, out: &Path) -> Result<(), LanguageError> {
     let sdk = root.join("guest-sdk/js");
     let node = on_path("node", std::env::var_os("PATH").as_deref()).ok_or_else(|| {
@@ -238,7 +246,7 @@ fn build_js(root: &Path, dir: &Path, out: &Path) -> Result<(), LanguageError> {
         .arg(&bundle)
         .arg("-w")
         .arg(root.join("guest-sdk/wit"))
-        .args(["-n", "function", "-d", "http", "fetch-event", "-o"])
+        .args(["-n", "function", "-d", "fetch-event", "-o"])
         .arg(out);
     let built = run(dir, "componentize-js", command);
     let _ = std::fs::remove_file(&bundle);

@@ -33,6 +33,17 @@ const probes = {
   json: (event) => new Event({ type: "json", source: "probe-js", data: event.json() }),
   crash: (event) => event.json().no.such.field,
   "bad-return": () => 42,
+  // The standard fetch (componentize-js over wasi:http): its status and
+  // body, or the error.
+  async fetch(event) {
+    try {
+      const response = await fetch(event.json().url);
+      const data = { status: response.status, body: await response.text() };
+      return new Event({ type: "fetched", source: "probe-js", data });
+    } catch (err) {
+      return new Event({ type: "fetched", source: "probe-js", data: { error: String(err) } });
+    }
+  },
 };
 
 export function handle(event) {

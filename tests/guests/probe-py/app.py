@@ -3,10 +3,11 @@
 ``echo`` returns the input with every attribute kept; ``many`` three events,
 ``none`` nothing; ``text`` and ``bytes`` data of those kinds; ``config`` the
 setting named by the data; ``log`` a record at each level; ``invalid``,
-``failed``, ``crash`` (ZeroDivisionError) and ``bad-return`` their outcomes.
+``failed``, ``crash`` (ZeroDivisionError) and ``bad-return`` their outcomes;
+``fetch`` GETs the ``url`` of its data and returns what it got.
 """
 
-from wasmfn import Event, Failed, Invalid, config, log
+from wasmfn import Event, Failed, Invalid, config, http, log
 
 
 def handle(event):  # noqa: PLR0911, PLR0912 (one branch per path)
@@ -42,4 +43,21 @@ def handle(event):  # noqa: PLR0911, PLR0912 (one branch per path)
         return 1 // 0
     if kind == "bad-return":
         return 42
+    if kind == "fetch":
+        return fetch(event.json()["url"])
     raise Invalid(f"unknown probe {kind}")
+
+
+def fetch(url):
+    """One GET through ``wasmfn.http``: its status and body, or the error."""
+    try:
+        response = http.get(url)
+    except http.RequestError as err:
+        return Event(
+            type="fetched", source="probe-py", data={"error": str(err), "denied": err.denied}
+        )
+    return Event(
+        type="fetched",
+        source="probe-py",
+        data={"status": response.status, "body": response.text()},
+    )
