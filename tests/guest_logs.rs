@@ -58,7 +58,7 @@ async fn guest_records_are_cut_counted_and_escaped() {
     let text = metrics(url).await;
     let dropped = value(
         &text,
-        "wasmfn_guest_log_dropped_total{function=\"evil\",reason=\"per_event\"}",
+        "wasmfn_guest_log_dropped_total{function=\"evil\",version=\"serving\",reason=\"per_event\"}",
     );
     assert_eq!(dropped, 2 * (10_000 - 256));
     let kept = server
@@ -174,7 +174,7 @@ async fn the_rate_limit_counts_what_it_drops() {
     let text = metrics(&server.url).await;
     let rate = value(
         &text,
-        "wasmfn_guest_log_dropped_total{function=\"evil\",reason=\"rate\"}",
+        "wasmfn_guest_log_dropped_total{function=\"evil\",version=\"serving\",reason=\"rate\"}",
     );
     assert!(rate > 0, "{text}");
 }

@@ -161,41 +161,41 @@ async fn metrics_and_trace_context_follow_real_requests() {
 
     let metrics = get_metrics(&server).await;
     let expect = [
-        (r#"wasmfn_events_total{function="evil",outcome="ok"}"#, 1.0),
+        (r#"wasmfn_events_total{function="evil",version="serving",outcome="ok"}"#, 1.0),
         (
-            r#"wasmfn_events_total{function="evil",outcome="invalid"}"#,
+            r#"wasmfn_events_total{function="evil",version="serving",outcome="invalid"}"#,
             1.0,
         ),
         (
-            r#"wasmfn_events_total{function="evil",outcome="failed"}"#,
+            r#"wasmfn_events_total{function="evil",version="serving",outcome="failed"}"#,
             1.0,
         ),
         (
-            r#"wasmfn_events_total{function="handler",outcome="ok"}"#,
+            r#"wasmfn_events_total{function="handler",version="serving",outcome="ok"}"#,
             3.0,
         ),
         (
-            r#"wasmfn_event_duration_seconds_count{function="evil"}"#,
+            r#"wasmfn_event_duration_seconds_count{function="evil",version="serving"}"#,
             3.0,
         ),
         (
-            r#"wasmfn_event_duration_seconds_count{function="handler"}"#,
+            r#"wasmfn_event_duration_seconds_count{function="handler",version="serving"}"#,
             3.0,
         ),
         (
-            r#"wasmfn_instantiation_duration_seconds_count{function="evil"}"#,
+            r#"wasmfn_instantiation_duration_seconds_count{function="evil",version="serving"}"#,
             3.0,
         ),
         (
-            r#"wasmfn_sink_retries_total{function="handler",status="503"}"#,
+            r#"wasmfn_sink_retries_total{function="handler",version="serving",status="503"}"#,
             1.0,
         ),
         (
-            r#"wasmfn_sink_deliveries_total{function="handler",status="202"}"#,
+            r#"wasmfn_sink_deliveries_total{function="handler",version="serving",status="202"}"#,
             3.0,
         ),
         (
-            &format!(r#"wasmfn_module_info{{function="evil",digest="{digest}"}}"#),
+            &format!(r#"wasmfn_module_info{{function="evil",version="serving",digest="{digest}"}}"#),
             1.0,
         ),
         ("wasmfn_reloads_total", 0.0),
@@ -205,7 +205,7 @@ async fn metrics_and_trace_context_follow_real_requests() {
     }
     let loaded = sample(
         &metrics,
-        r#"wasmfn_module_loaded_timestamp_seconds{function="evil"}"#,
+        r#"wasmfn_module_loaded_timestamp_seconds{function="evil",version="serving"}"#,
     )
     .unwrap();
     assert!(loaded > 1.7e9, "a Unix time: {loaded}");
@@ -267,7 +267,7 @@ async fn functions_describes_what_is_loaded_without_secret_values() {
     assert_eq!(
         sample(
             &metrics,
-            r#"wasmfn_events_total{function="metrics",outcome="ok"}"#
+            r#"wasmfn_events_total{function="metrics",version="serving",outcome="ok"}"#
         ),
         Some(1.0)
     );
@@ -361,7 +361,7 @@ async fn reloads_move_module_info_and_are_counted() {
     let dir = FunctionsDir::new(&["evil"], "");
     let server = Wasmfn::serve(dir.path(), &[("WASMFN_POLL_SECS", "1")]);
     let old = served_digest(binary_event(&server.url, "evil", "ok", "r-1")).await;
-    let old_info = format!(r#"wasmfn_module_info{{function="evil",digest="{old}"}}"#);
+    let old_info = format!(r#"wasmfn_module_info{{function="evil",version="serving",digest="{old}"}}"#);
     assert_eq!(sample(&get_metrics(&server).await, &old_info), Some(1.0));
 
     // A new version, renamed into place so no reload sees half a file: the
@@ -371,7 +371,7 @@ async fn reloads_move_module_info_and_are_counted() {
     std::fs::copy(support::module("handler"), &staged).unwrap();
     std::fs::rename(&staged, &target).unwrap();
     let metrics = metrics_until(&server, "the new version", |m| {
-        !m.contains(&old_info) && m.contains(r#"wasmfn_module_info{function="evil""#)
+        !m.contains(&old_info) && m.contains(r#"wasmfn_module_info{function="evil",version="serving""#)
     })
     .await;
     assert!(sample(&metrics, "wasmfn_reloads_total").unwrap() >= 1.0);
@@ -390,6 +390,6 @@ async fn reloads_move_module_info_and_are_counted() {
     )
     .await;
     assert_ne!(new, old);
-    let new_info = format!(r#"wasmfn_module_info{{function="evil",digest="{new}"}}"#);
+    let new_info = format!(r#"wasmfn_module_info{{function="evil",version="serving",digest="{new}"}}"#);
     assert_eq!(sample(&metrics, &new_info), Some(1.0), "{metrics}");
 }

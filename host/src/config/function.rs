@@ -1,5 +1,6 @@
 //! `[functions.<name>]`: one function's table, each of its keys validated by
-//! the module that owns it (output, settings, limits, dedup, outbound).
+//! the module that owns it (output, settings, limits, dedup, outbound,
+//! canary, rollback).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,11 +8,13 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::KeyError;
+use super::canary::{CanaryConfig, WireCanary};
 use super::dedup::{DedupConfig, WireDedup};
 use super::instances::{Instances, WireInstances};
 use super::limits::{FunctionLimits, WireLimits};
 use super::outbound::AllowedHosts;
 use super::output::{Output, WireOutput};
+use super::rollback::{RollbackConfig, WireRollback};
 use super::settings::{Settings, read_settings};
 use super::vars::Vars;
 use crate::registry::OciSource;
@@ -36,6 +39,10 @@ pub struct FunctionConfig {
     pub instances: Instances,
     /// The hosts it may send HTTP requests to (none by default).
     pub allowed_outbound_hosts: AllowedHosts,
+    /// A second version taking a share of its events.
+    pub canary: Option<CanaryConfig>,
+    /// When that canary is taken out by itself (`None`: never).
+    pub rollback: Option<RollbackConfig>,
 }
 
 /// `[functions.<name>]` as written.
@@ -57,6 +64,8 @@ pub(super) struct WireFunction {
     max_events_per_instance: Option<u32>,
     #[serde(default)]
     allowed_outbound_hosts: Vec<String>,
+    canary: Option<WireCanary>,
+    rollback: Option<WireRollback>,
 }
 
 impl WireFunction {
@@ -79,6 +88,20 @@ impl WireFunction {
             .transpose()?;
         let instances = super::instances::validate(self.instances, self.max_events_per_instance)?;
         let allowed_outbound_hosts = super::outbound::validate(self.allowed_outbound_hosts)?;
+        let canary = self
+            .canary
+            .map(|canary| canary.validate(vars).map_err(|err| err.under("canary")))
+            .transpose()?;
+        let rollback = self
+            .rollback
+            .map(|rollback| rollback.validate().map_err(|err| err.under("rollback")))
+            .transpose()?;
+        if rollback.is_some() && canary.is_none() {
+            return Err(KeyError::new(
+                "rollback",
+                "applies only to a `canary`; add one or remove `rollback`",
+            ));
+        }
         Ok(FunctionConfig {
             source,
             output,
@@ -88,6 +111,8 @@ impl WireFunction {
             dedup,
             instances,
             allowed_outbound_hosts,
+            canary,
+            rollback,
         })
     }
 }

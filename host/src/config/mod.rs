@@ -19,6 +19,8 @@
 //! instances = "reused"             # keep instances warm (default "fresh")
 //! max_events_per_instance = 1000   # then a new one
 //! allowed_outbound_hosts = ["https://refdata.example.com"]  # wasi:http; none by default
+//! canary = { source = "transformer-v2.wasm", weight = 10 }  # or an oci:// digest
+//! rollback = { max_error_rate = 0.05, min_events = 50, window_s = 60 }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod canary;
 mod dedup;
 mod delivery;
 mod env_file;
@@ -36,9 +39,11 @@ mod outbound;
 mod output;
 #[cfg(test)]
 mod properties;
+mod rollback;
 mod settings;
 mod vars;
 
+pub use canary::{CanaryConfig, VersionSource};
 pub use dedup::{DEFAULT_DEDUP_MAX_ENTRIES, DedupConfig};
 pub use delivery::{
     DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_DELIVERY_ATTEMPTS, DEFAULT_INITIAL_BACKOFF_MS,
@@ -52,6 +57,7 @@ pub use limits::{
 };
 pub use outbound::{AllowedHosts, Destination, canonical};
 pub use output::{InvalidSinkUrl, Output, SinkUrl, redacted};
+pub use rollback::RollbackConfig;
 pub use settings::Settings;
 
 use vars::Vars;
@@ -444,6 +450,87 @@ mod tests {
             msg.contains("functions.f.env_files") && msg.contains("/nonexistent/x.env"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn canary_and_rollback_are_validated_naming_the_key() {
+        let config = parse(
+            "[functions.t]\ncanary = { source = \"t-v2.wasm\", weight = 10 }\n\
+             rollback = { max_error_rate = 0.05, min_events = 50, window_s = 60 }\n",
+        )
+        .unwrap();
+        let t = config.function("t");
+        assert_eq!(
+            t.canary,
+            Some(CanaryConfig {
+                source: VersionSource::File {
+                    stem: "t-v2".into()
+                },
+                weight: 10
+            })
+        );
+        assert_eq!(
+            t.rollback,
+            Some(RollbackConfig {
+                max_error_rate: 0.05,
+                min_events: 50,
+                window: Duration::from_secs(60)
+            })
+        );
+        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let oci = parse(&format!(
+            "[functions.t]\ncanary = {{ source = \"oci://127.0.0.1:5000/fns/t@{digest}\", weight = 0 }}\n"
+        ))
+        .unwrap();
+        assert!(matches!(
+            oci.function("t").canary.unwrap().source,
+            VersionSource::Oci(_)
+        ));
+        let cases = [
+            (
+                "canary = { source = \"t.wasm\", weight = 101 }",
+                "functions.t.canary.weight",
+            ),
+            (
+                "canary = { source = \"../t.wasm\", weight = 1 }",
+                "functions.t.canary.source",
+            ),
+            (
+                "canary = { source = \"t-v2\", weight = 1 }",
+                "functions.t.canary.source",
+            ),
+            (
+                "canary = { source = \"oci://r/t:v2\", weight = 1 }",
+                "functions.t.canary.source",
+            ),
+            ("canary = { weight = 1 }", "missing field `source`"),
+            (
+                "canary = { source = \"a.wasm\", weight = 1, share = 2 }",
+                "unknown field `share`",
+            ),
+            (
+                "rollback = { max_error_rate = 0.1, min_events = 5, window_s = 60 }",
+                "functions.t.rollback: applies only to a `canary`",
+            ),
+            (
+                "canary = { source = \"a.wasm\", weight = 1 }\nrollback = { max_error_rate = 1.5, min_events = 5, window_s = 60 }",
+                "functions.t.rollback.max_error_rate",
+            ),
+            (
+                "canary = { source = \"a.wasm\", weight = 1 }\nrollback = { max_error_rate = 0.1, min_events = 0, window_s = 60 }",
+                "functions.t.rollback.min_events",
+            ),
+            (
+                "canary = { source = \"a.wasm\", weight = 1 }\nrollback = { max_error_rate = 0.1, min_events = 5, window_s = 0 }",
+                "functions.t.rollback.window_s",
+            ),
+        ];
+        for (table, expected) in cases {
+            let msg = parse(&format!("[functions.t]\n{table}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(expected), "{table}: {msg}");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //!    the module's digest, counted in the metrics.
 //! 3. `admit`: the body read and decoded into one event or a batch
 //!    (`extract.rs`), then one concurrency permit per event; the reply.
-//! 4. `deliver`: one event — its trace span, dedup, then its outputs to the
-//!    sink (sink mode) or back for the reply.
+//! 4. `deliver`: one event — its version (`choose_version`: the serving one
+//!    or a canary), its trace span, dedup, then its outputs to the sink
+//!    (sink mode) or back for the reply.
 //! 5. `LoadedFunction::execute` (`routing/table.rs`): the guest's verdict as
 //!    an [`Error`], its outputs bounded and given their ids.
 //! 6. `Sandbox::call` (`sandbox/call.rs`): one instance (fresh or warm) of
@@ -29,9 +30,10 @@ use crate::event::Event;
 use crate::observability::TraceContext;
 use crate::observability::metrics::outcome;
 use crate::outputs::{reply_batch, reply_single};
-use crate::routing::{DedupWindow, LoadedFunction};
+use crate::routing::{DedupWindow, LoadedFunction, choose_version};
 
-/// Response header naming the digest of the module that handled the request.
+/// Response header naming the digest of the module that handled the request
+/// (in a batch, the last event's: a canary can take some of its events).
 pub(super) const MODULE_DIGEST_HEADER: &str = "wasmfn-module-digest";
 
 /// `POST /{name}`.
@@ -72,14 +74,16 @@ pub(super) async fn route_default(State(app): State<Arc<App>>, request: Request)
 }
 
 /// Answers the request to `function` with the status Knative acts on,
-/// tagged with the module's digest, and counts it.
+/// tagged with the digest of the version that answered, and counts it.
 async fn respond(app: &App, function: &Arc<LoadedFunction>, request: Request) -> Response {
     let started = Instant::now();
     // The span of the event being run when an error ends the request, so
-    // the error's log line carries the event's fields and trace-id.
+    // the error's log line carries the event's fields and trace-id; and the
+    // version that ran it.
     let mut span = Span::none();
-    let result = admit(app, function, request, &mut span).await;
-    function
+    let mut answered = function;
+    let result = admit(app, function, request, &mut span, &mut answered).await;
+    answered
         .metrics()
         .record_event(outcome(&result), started.elapsed());
     let mut response = span.in_scope(|| match result {
@@ -88,18 +92,19 @@ async fn respond(app: &App, function: &Arc<LoadedFunction>, request: Request) ->
     });
     response
         .headers_mut()
-        .insert(MODULE_DIGEST_HEADER, function.digest_header.clone());
+        .insert(MODULE_DIGEST_HEADER, answered.digest_header.clone());
     response
 }
 
 /// Reads and decodes the request's event(s), admits them under the
 /// function's `max_concurrency`, delivers each, and builds the reply (202
 /// for a single event in sink mode).
-async fn admit(
+async fn admit<'a>(
     app: &App,
-    function: &Arc<LoadedFunction>,
+    function: &'a Arc<LoadedFunction>,
     request: Request,
     span: &mut Span,
+    answered: &mut &'a Arc<LoadedFunction>,
 ) -> Result<Response, Error> {
     let (parts, body) = request.into_parts();
     // Admission comes after the body: a client that sends its body slowly
@@ -109,7 +114,7 @@ async fn admit(
     let _in_flight = function.admit(incoming.len())?;
     match incoming {
         Incoming::Single(event) => {
-            let outputs = deliver(app, function, &parts.headers, &event, span).await?;
+            let outputs = deliver(app, function, &parts.headers, &event, span, answered).await?;
             match &function.output {
                 Output::Reply => reply_single(outputs),
                 Output::Sink(_) => Ok(http::StatusCode::ACCEPTED.into_response()),
@@ -118,30 +123,35 @@ async fn admit(
         Incoming::Batch(events) => {
             let mut replies = Vec::new();
             for event in &events {
-                replies.extend(deliver(app, function, &parts.headers, event, span).await?);
+                replies
+                    .extend(deliver(app, function, &parts.headers, event, span, answered).await?);
             }
             reply_batch(replies)
         }
     }
 }
 
-/// One event executed by the function (unless dedup has seen it), then —
-/// in sink mode — every output delivered in order. Returns the outputs
-/// still to be replied (none in sink mode). The event's trace (from the
-/// request `headers` or the event) tags its log lines and continues to the
-/// sink; its log span is left in `current`.
-async fn deliver(
+/// One event executed by the function's version for it (unless dedup has
+/// seen it), then — in sink mode — every output delivered in order. Returns
+/// the outputs still to be replied (none in sink mode). The event's trace
+/// (from the request `headers` or the event) tags its log lines and
+/// continues to the sink; its log span is left in `current`, its version in
+/// `answered`.
+async fn deliver<'a>(
     app: &App,
-    function: &LoadedFunction,
+    function: &'a Arc<LoadedFunction>,
     headers: &http::HeaderMap,
     event: &Event,
     current: &mut Span,
+    answered: &mut &'a Arc<LoadedFunction>,
 ) -> Result<Vec<Event>, Error> {
     let trace = TraceContext::continue_from(headers, event);
+    let (version, role) = choose_version(function, event);
+    *answered = version;
     let span = tracing::info_span!(
         "event",
         function = function.name(),
-        digest = %function.digest,
+        digest = %version.digest,
         id = %event.id,
         r#type = %event.type_,
         trace_id = %trace.trace_id(),
@@ -158,11 +168,15 @@ async fn deliver(
             tracing::info!("duplicate of an event already handled; acknowledged without running");
             return Ok(answer.to_vec());
         }
-        let mut outputs = function.execute(&app.sandbox, event, &trace).await?;
+        let executed = version.execute(&app.sandbox, event, &trace).await;
+        if let Some(rollout) = &function.rollout {
+            rollout.record(function.name(), role, &executed);
+        }
+        let mut outputs = executed?;
         if let Output::Sink(url) = &function.output {
             for output in &outputs {
                 app.sink
-                    .deliver(url, output, &trace, function.metrics())
+                    .deliver(url, output, &trace, version.metrics())
                     .await?;
             }
             outputs.clear();

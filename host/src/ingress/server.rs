@@ -105,6 +105,17 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         .into_iter()
         .map(|f| json!({"name": f.name(), "digest": f.digest}))
         .collect();
+    // Canaries their rollback rule took out (issue 14): still ready, the
+    // serving version takes their events.
+    let rolled_back: Vec<_> = table
+        .functions()
+        .into_iter()
+        .filter_map(|f| {
+            let rollout = f.rollout.as_ref()?;
+            rollout.rolled_back()?;
+            Some(json!({"name": f.name(), "canary": rollout.canary.digest}))
+        })
+        .collect();
     let ready = app.registry.is_ready();
     let reloads = app.registry.reload_status();
     let status = if ready {
@@ -122,6 +133,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
             "failed_reloads": reloads.failed_reloads,
             "issues": reloads.issues,
             "waiting": app.registry.waiting(),
+            "rolled_back": rolled_back,
         })),
     )
         .into_response()

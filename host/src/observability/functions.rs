@@ -39,6 +39,26 @@ pub struct FunctionInfo {
     pub settings: Vec<String>,
     /// Requests handled so far, by outcome.
     pub events: BTreeMap<&'static str, u64>,
+    /// Its versions: the serving one and, when configured, its canary.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// One version of a function (issue 14).
+#[derive(Debug, Serialize)]
+pub struct VersionInfo {
+    /// `serving` or `canary`.
+    pub version: &'static str,
+    /// `sha256:<hex>` of its module.
+    pub digest: String,
+    /// Percent of the events it is given now.
+    pub weight: u8,
+    /// `serving`, `active` (a canary taking its weight) or `rolled_back`.
+    pub state: &'static str,
+    /// When a canary was rolled back (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back_at: Option<String>,
+    /// Events it handled so far, by outcome.
+    pub events: BTreeMap<&'static str, u64>,
 }
 
 /// The limits a function runs with.
@@ -74,9 +94,7 @@ fn describe_one(table: &FunctionTable, sandbox: &Sandbox, f: &LoadedFunction) ->
         default: table.default_name() == Some(f.name()),
         digest: f.digest.clone(),
         size: f.size,
-        loaded_at: metrics.module().map(|m| {
-            DateTime::<Utc>::from(m.loaded_at).to_rfc3339_opts(SecondsFormat::Millis, true)
-        }),
+        loaded_at: metrics.module().map(|m| rfc3339(m.loaded_at)),
         output: match f.output {
             Output::Reply => "reply",
             Output::Sink(_) => "sink",
@@ -100,7 +118,42 @@ fn describe_one(table: &FunctionTable, sandbox: &Sandbox, f: &LoadedFunction) ->
             .map(str::to_owned)
             .collect(),
         events: metrics.events(),
+        versions: versions(f),
     }
+}
+
+/// The versions of `f`: serving (its weight what the canary leaves), then
+/// its canary.
+fn versions(f: &LoadedFunction) -> Vec<VersionInfo> {
+    let canary_weight = f.rollout.as_ref().map_or(0, |r| r.effective_weight());
+    let mut versions = vec![VersionInfo {
+        version: f.version.label(),
+        digest: f.digest.clone(),
+        weight: 100 - canary_weight,
+        state: "serving",
+        rolled_back_at: None,
+        events: f.metrics().events(),
+    }];
+    if let Some(rollout) = &f.rollout {
+        let rolled_back = rollout.rolled_back();
+        versions.push(VersionInfo {
+            version: rollout.canary.version.label(),
+            digest: rollout.canary.digest.clone(),
+            weight: canary_weight,
+            state: if rolled_back.is_some() {
+                "rolled_back"
+            } else {
+                "active"
+            },
+            rolled_back_at: rolled_back.map(rfc3339),
+            events: rollout.canary.metrics().events(),
+        });
+    }
+    versions
+}
+
+fn rfc3339(time: std::time::SystemTime) -> String {
+    DateTime::<Utc>::from(time).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Logs one block listing what `table` serves from `dir`: per function its

@@ -1,7 +1,8 @@
 //! Prometheus metrics (`GET /metrics`, OpenMetrics text via the
 //! `prometheus-client` crate): one registry with every family, and
 //! [`FunctionMetrics`], the per-function handles resolved when a function is
-//! loaded.
+//! loaded. Every per-function series also has a `version` label: `serving`,
+//! or `canary` for a function's canary (issue 14).
 //!
 //! | metric | labels | what |
 //! |---|---|---|
@@ -19,6 +20,7 @@
 //! | `wasmfn_functions_waiting` | | configured functions not loaded yet (a first pull still failing): `/readyz` is 503 meanwhile |
 //! | `wasmfn_outbound_requests_total` | function, host, status | outbound HTTP requests of guests, by the response's status, or `denied` (not allowed, or a link-local/metadata address), `limit` (past `max_outbound_requests`), `timeout`, `error` (no response); `host` is `-` for a refused host, so a guest cannot add series |
 //! | `wasmfn_outbound_request_duration_seconds` | function, host | time from sending an outbound request to its response head |
+//! | `wasmfn_rollbacks_total` | function | canaries rolled back by their `rollback` rule |
 //!
 //! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
 //! is what `wasmfn serve` exposes, so loading and reloading need no handle
@@ -55,13 +57,20 @@ pub fn outcome<T>(result: &Result<T, Error>) -> &'static str {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NameLabels {
+    function: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FunctionLabels {
     function: String,
+    version: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     function: String,
+    version: &'static str,
     outcome: &'static str,
 }
 
@@ -73,12 +82,14 @@ struct ResultLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     function: String,
+    version: &'static str,
     status: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     function: String,
+    version: &'static str,
     reason: &'static str,
 }
 
@@ -98,6 +109,7 @@ struct HostLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModuleLabels {
     function: String,
+    version: &'static str,
     digest: String,
 }
 
@@ -144,7 +156,8 @@ pub struct Metrics {
     log_lines_dropped: Counter,
     pulls: Family<ResultLabels, Counter>,
     waiting: Gauge,
-    functions: Mutex<HashMap<String, Arc<FunctionMetrics>>>,
+    rollbacks: Family<NameLabels, Counter>,
+    functions: Mutex<HashMap<(String, &'static str), Arc<FunctionMetrics>>>,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -249,6 +262,12 @@ impl Metrics {
             "Configured functions not loaded yet (their first pull is failing); /readyz answers 503 meanwhile",
             waiting.clone(),
         );
+        let rollbacks = Family::<NameLabels, Counter>::default();
+        registry.register(
+            "rollbacks",
+            "Canaries rolled back by their rollback rule (their failure rate over the window exceeded the serving version's)",
+            rollbacks.clone(),
+        );
         Metrics {
             registry,
             families,
@@ -257,6 +276,7 @@ impl Metrics {
             log_lines_dropped,
             pulls,
             waiting,
+            rollbacks,
             functions: Mutex::new(HashMap::new()),
         }
     }
@@ -266,14 +286,24 @@ impl Metrics {
         &GLOBAL
     }
 
-    /// The handles of function `name`, created on first use and shared by
-    /// every version of it, so counters continue across reloads.
-    pub fn function(&self, name: &str) -> Arc<FunctionMetrics> {
+    /// The handles of `version` (`serving`, `canary`) of function `name`,
+    /// created on first use and shared by every module loaded in that role,
+    /// so counters continue across reloads.
+    pub fn function(&self, name: &str, version: &'static str) -> Arc<FunctionMetrics> {
         let mut functions = self.functions.lock().expect("metrics lock");
         functions
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(FunctionMetrics::new(name, &self.families)))
+            .entry((name.to_owned(), version))
+            .or_insert_with(|| Arc::new(FunctionMetrics::new(name, version, &self.families)))
             .clone()
+    }
+
+    /// Counts one canary of function `name` rolled back.
+    pub fn record_rollback(&self, name: &str) {
+        self.rollbacks
+            .get_or_create(&NameLabels {
+                function: name.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one reload of the functions directory.
@@ -322,6 +352,7 @@ impl Default for Metrics {
 /// round trip that dwarfs a lookup).
 pub struct FunctionMetrics {
     name: String,
+    version: &'static str,
     families: Families,
     ok: Counter,
     event_duration: Histogram,
@@ -340,16 +371,18 @@ pub struct ModuleVersion {
 }
 
 impl FunctionMetrics {
-    fn new(name: &str, families: &Families) -> FunctionMetrics {
+    fn new(name: &str, version: &'static str, families: &Families) -> FunctionMetrics {
         let function = FunctionLabels {
             function: name.to_owned(),
+            version,
         };
         FunctionMetrics {
             name: name.to_owned(),
+            version,
             families: families.clone(),
             ok: families
                 .events
-                .get_or_create_owned(&Self::outcome_labels(name, OK)),
+                .get_or_create_owned(&Self::outcome_labels(name, version, OK)),
             event_duration: families.event_duration.get_or_create_owned(&function),
             instantiation: families.instantiation.get_or_create_owned(&function),
             errors: RwLock::new(BTreeMap::new()),
@@ -357,9 +390,10 @@ impl FunctionMetrics {
         }
     }
 
-    fn outcome_labels(name: &str, outcome: &'static str) -> OutcomeLabels {
+    fn outcome_labels(name: &str, version: &'static str, outcome: &'static str) -> OutcomeLabels {
         OutcomeLabels {
             function: name.to_owned(),
+            version,
             outcome,
         }
     }
@@ -378,7 +412,7 @@ impl FunctionMetrics {
         let counter = self
             .families
             .events
-            .get_or_create_owned(&Self::outcome_labels(&self.name, outcome));
+            .get_or_create_owned(&Self::outcome_labels(&self.name, self.version, outcome));
         counter.inc();
         self.errors
             .write()
@@ -394,6 +428,7 @@ impl FunctionMetrics {
                 .guest_log_dropped
                 .get_or_create(&ReasonLabels {
                     function: self.name.clone(),
+                    version: self.version,
                     reason,
                 })
                 .inc_by(records);
@@ -450,6 +485,7 @@ impl FunctionMetrics {
     fn status_labels(&self, status: Option<u16>) -> StatusLabels {
         StatusLabels {
             function: self.name.clone(),
+            version: self.version,
             status: status.map_or_else(|| "error".to_owned(), |s| s.to_string()),
         }
     }
@@ -475,9 +511,7 @@ impl FunctionMetrics {
             .set(1);
         self.families
             .module_loaded
-            .get_or_create(&FunctionLabels {
-                function: self.name.clone(),
-            })
+            .get_or_create(&self.function_labels())
             .set(
                 loaded_at
                     .duration_since(UNIX_EPOCH)
@@ -497,16 +531,22 @@ impl FunctionMetrics {
             self.families
                 .module_info
                 .remove(&self.module_labels(old.digest));
-            self.families.module_loaded.remove(&FunctionLabels {
-                function: self.name.clone(),
-            });
+            self.families.module_loaded.remove(&self.function_labels());
         }
     }
 
     fn module_labels(&self, digest: String) -> ModuleLabels {
         ModuleLabels {
             function: self.name.clone(),
+            version: self.version,
             digest,
+        }
+    }
+
+    fn function_labels(&self) -> FunctionLabels {
+        FunctionLabels {
+            function: self.name.clone(),
+            version: self.version,
         }
     }
 
@@ -580,11 +620,11 @@ mod tests {
     #[test]
     fn per_function_series_are_encoded_and_shared_across_versions() {
         let metrics = Metrics::new();
-        let first = metrics.function("f");
+        let first = metrics.function("f", "serving");
         first.record_event(OK, Duration::from_millis(2));
         first.record_event("invalid", Duration::from_millis(1));
         // A reload gets the same handles: counters continue.
-        let again = metrics.function("f");
+        let again = metrics.function("f", "serving");
         again.record_event("invalid", Duration::from_millis(1));
         again.record_instantiation(Duration::from_micros(50));
         again.record_sink_retry(Some(503));
@@ -596,13 +636,13 @@ mod tests {
 
         let text = metrics.encode();
         let expect = [
-            r#"wasmfn_events_total{function="f",outcome="ok"} 1"#,
-            r#"wasmfn_events_total{function="f",outcome="invalid"} 2"#,
-            r#"wasmfn_event_duration_seconds_count{function="f"} 3"#,
-            r#"wasmfn_instantiation_duration_seconds_count{function="f"} 1"#,
-            r#"wasmfn_sink_retries_total{function="f",status="503"} 1"#,
-            r#"wasmfn_sink_deliveries_total{function="f",status="202"} 1"#,
-            r#"wasmfn_sink_deliveries_total{function="f",status="error"} 1"#,
+            r#"wasmfn_events_total{function="f",version="serving",outcome="ok"} 1"#,
+            r#"wasmfn_events_total{function="f",version="serving",outcome="invalid"} 2"#,
+            r#"wasmfn_event_duration_seconds_count{function="f",version="serving"} 3"#,
+            r#"wasmfn_instantiation_duration_seconds_count{function="f",version="serving"} 1"#,
+            r#"wasmfn_sink_retries_total{function="f",version="serving",status="503"} 1"#,
+            r#"wasmfn_sink_deliveries_total{function="f",version="serving",status="202"} 1"#,
+            r#"wasmfn_sink_deliveries_total{function="f",version="serving",status="error"} 1"#,
             "wasmfn_reloads_total 1",
             "wasmfn_failed_reloads_total 1",
             r#"wasmfn_outbound_requests_total{function="f",host="refdata.example",status="200"} 1"#,
@@ -619,7 +659,7 @@ mod tests {
     #[test]
     fn module_info_follows_the_serving_version() {
         let metrics = Metrics::new();
-        let f = metrics.function("g");
+        let f = metrics.function("g", "serving");
         assert_eq!(f.module(), None);
         f.serving("sha256:aa");
         let loaded = f.module().unwrap().loaded_at;
@@ -630,7 +670,7 @@ mod tests {
         assert!(
             line(
                 &text,
-                r#"wasmfn_module_info{function="g",digest="sha256:bb"} 1"#
+                r#"wasmfn_module_info{function="g",version="serving",digest="sha256:bb"} 1"#
             )
             .is_some()
         );
@@ -638,7 +678,7 @@ mod tests {
         assert!(
             line(
                 &text,
-                r#"wasmfn_module_loaded_timestamp_seconds{function="g"} "#
+                r#"wasmfn_module_loaded_timestamp_seconds{function="g",version="serving"} "#
             )
             .is_some()
         );

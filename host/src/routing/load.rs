@@ -8,6 +8,10 @@
 //! (or passes a compile bound) stops startup, as the operator shipped a
 //! broken function; on a reload any failure keeps the name's previous
 //! version serving.
+//!
+//! A function's canary (issue 14) loads the same way: a file of the
+//! directory (read like a function, then attached to its function instead of
+//! served at its own route) or an `oci://` source fetched with the others.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::files::{MAX_MODULE_BYTES, ModuleBytes, read_dir_modules};
+use super::rollout::{Rollout, Version};
 use super::table::{FunctionTable, LoadIssue, LoadedFunction};
-use crate::config::Config;
+use crate::config::{Config, VersionSource};
 use crate::registry::{Fetcher, RegistryError};
 use crate::sandbox::{CompiledModule, Sandbox, SandboxError};
 
@@ -230,6 +235,18 @@ impl Loader {
                 }
             })
             .collect();
+        // A canary from a registry is fetched with the functions, under
+        // `<function>@canary` (no file name has an `@`).
+        let canaries = canaries(config);
+        let mut sources = sources;
+        sources.extend(
+            canaries
+                .iter()
+                .filter_map(|(_, (key, source))| match source {
+                    VersionSource::Oci(source) => Some((key.clone(), source.clone())),
+                    VersionSource::File { .. } => None,
+                }),
+        );
         let origins: HashMap<String, PathBuf> = sources
             .iter()
             .map(|(name, source)| (name.clone(), PathBuf::from(source.to_string())))
@@ -277,17 +294,30 @@ impl Loader {
             .filter_map(|(_, _, outcome)| outcome.as_ref().ok().map(|(d, _)| d.clone()))
             .collect();
         let mut functions = Vec::with_capacity(read_outcomes.len());
+        let mut loaded_canaries = HashMap::new();
         let modules = self.lock();
         for (name, path, outcome) in read_outcomes {
+            // A canary's module runs as its function, with its configuration.
+            let (owner, version) = canaries
+                .iter()
+                .find(|(_, (key, _))| *key == name)
+                .map_or((name.as_str(), Version::Serving), |(owner, _)| {
+                    (owner.as_str(), Version::Canary)
+                });
             let loaded = outcome.and_then(|(digest, size)| match modules.get(&digest) {
-                Some(Compiled::Ready(module)) => {
-                    LoadedFunction::new(&name, digest, size, module.clone(), config.function(&name))
-                        .map(Some)
-                        .map_err(|source| LoadError::Compile {
-                            path: path.clone(),
-                            source,
-                        })
-                }
+                Some(Compiled::Ready(module)) => LoadedFunction::new(
+                    owner,
+                    version,
+                    digest,
+                    size,
+                    module.clone(),
+                    config.function(owner),
+                )
+                .map(Some)
+                .map_err(|source| LoadError::Compile {
+                    path: path.clone(),
+                    source,
+                }),
                 Some(Compiled::Failed(err)) => Err(LoadError::Compile {
                     path,
                     source: err.clone(),
@@ -295,6 +325,10 @@ impl Loader {
                 Some(Compiled::Pending) | None => Ok(None),
             });
             let err = match loaded {
+                Ok(Some(function)) if version == Version::Canary => {
+                    loaded_canaries.insert(owner.to_owned(), function);
+                    continue;
+                }
                 Ok(Some(function)) => {
                     functions.push(function);
                     continue;
@@ -307,17 +341,30 @@ impl Loader {
                 }
                 Err(err) => Some(err),
             };
-            if let Some(old) = previous.and_then(|p| p.find(&name)) {
+            let old = previous
+                .and_then(|p| p.find(owner))
+                .and_then(|old| match version {
+                    Version::Serving => Some(old),
+                    Version::Canary => old.rollout.as_ref().map(|r| &r.canary),
+                });
+            if let Some(old) = old {
                 // The previous version keeps serving unless the new
                 // configuration no longer fits it (then the issue says why).
                 if let Ok(function) = LoadedFunction::new(
-                    &name,
+                    owner,
+                    version,
                     old.digest.clone(),
                     old.size,
                     old.module.clone(),
-                    config.function(&name),
+                    config.function(owner),
                 ) {
-                    functions.push(function);
+                    used.insert(old.digest.clone());
+                    match version {
+                        Version::Serving => functions.push(function),
+                        Version::Canary => {
+                            loaded_canaries.insert(owner.to_owned(), function);
+                        }
+                    }
                 }
             }
             if let Some(err) = err {
@@ -329,6 +376,27 @@ impl Loader {
         }
         drop(modules);
         used.extend(functions.iter().map(|f| f.digest.clone()));
+        for function in &mut functions {
+            let settings = config.function(function.name());
+            let (Some(canary), Some(module)) = (
+                settings.canary.as_ref(),
+                loaded_canaries.remove(function.name()),
+            ) else {
+                continue;
+            };
+            let previous = previous
+                .and_then(|p| p.find(function.name()))
+                .and_then(|old| old.rollout.as_ref());
+            function.rollout = Some(Rollout::new(
+                Arc::new(module),
+                canary,
+                settings.rollback,
+                previous,
+            ));
+        }
+        for name in loaded_canaries.keys() {
+            tracing::warn!(function = %name, "a canary is configured for a function with no serving version; it serves nothing");
+        }
         self.forget_unused(&used);
         for name in config.functions.keys() {
             if !is_sourced(config, name) && !functions.iter().any(|f| f.name() == name) {
@@ -392,6 +460,25 @@ impl Loader {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Compiled>> {
         self.modules.lock().expect("compiled modules lock")
     }
+}
+
+/// Each configured canary by function: the name its module is read under (a
+/// file's stem, or `<function>@canary` for an `oci://` source) and its source.
+fn canaries(config: &Config) -> Vec<(String, (String, VersionSource))> {
+    let mut canaries: Vec<_> = config
+        .functions
+        .iter()
+        .filter_map(|(name, f)| {
+            let source = f.canary.as_ref()?.source.clone();
+            let key = match &source {
+                VersionSource::File { stem } => stem.clone(),
+                VersionSource::Oci(_) => format!("{name}@canary"),
+            };
+            Some((name.clone(), (key, source)))
+        })
+        .collect();
+    canaries.sort_by(|a, b| a.0.cmp(&b.0));
+    canaries
 }
 
 /// Whether `config` gives function `name` a registry `source`.

@@ -6,10 +6,12 @@ mod dedup;
 mod files;
 mod load;
 mod reload;
+mod rollout;
 mod table;
 
 pub use dedup::DedupWindow;
 pub use files::{Listing, MAX_MODULE_BYTES, RESERVED_NAMES, list_modules};
 pub use load::{LoadError, Loader, is_sourced};
 pub use reload::{ConfigSource, EnvLookup, Reloader, waiting};
+pub use rollout::{Rollout, Version, choose_version};
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

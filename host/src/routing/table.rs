@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use sha2::{Digest, Sha256};
 
 use super::DedupWindow;
+use super::rollout::{Rollout, Version};
 use crate::config::{FunctionConfig, FunctionLimits, Instances, Output};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
@@ -40,6 +41,10 @@ pub struct LoadedFunction {
     pub limits: FunctionLimits,
     /// Inputs recently handled, when `dedup` is configured.
     pub dedup: Option<DedupWindow>,
+    /// Which version of the function this module is.
+    pub version: Version,
+    /// Its canary, when one is configured and loaded (serving version only).
+    pub rollout: Option<Rollout>,
     /// Admission control: one permit per event in flight.
     permits: Arc<Semaphore>,
 }
@@ -54,14 +59,15 @@ impl LoadedFunction {
     ) -> Result<LoadedFunction, SandboxError> {
         let digest = digest(bytes);
         let module = sandbox.compile(bytes, &digest)?;
-        LoadedFunction::new(name, digest, bytes.len(), module, config)
+        LoadedFunction::new(name, Version::Serving, digest, bytes.len(), module, config)
     }
 
-    /// A function from an already compiled module. A memory limit below
-    /// what the module's memory starts at is refused, naming
-    /// `limits.memory_mb` and that minimum.
+    /// `version` of function `name` from an already compiled module. A
+    /// memory limit below what the module's memory starts at is refused,
+    /// naming `limits.memory_mb` and that minimum.
     pub fn new(
         name: &str,
+        version: Version,
         digest: String,
         size: usize,
         module: CompiledModule,
@@ -99,7 +105,7 @@ impl LoadedFunction {
                 timeout: config.limits.timeout,
                 memory_bytes: config.limits.memory_bytes,
                 fuel: config.limits.fuel,
-                metrics: Metrics::global().function(name),
+                metrics: Metrics::global().function(name, version.label()),
                 log_rate: Default::default(),
                 max_output_bytes: config.limits.max_output_bytes,
                 warm,
@@ -113,6 +119,8 @@ impl LoadedFunction {
             permits: Arc::new(Semaphore::new(config.limits.max_concurrency)),
             limits: config.limits,
             dedup: config.dedup.as_ref().map(DedupWindow::new),
+            version,
+            rollout: None,
         })
     }
 
@@ -349,10 +357,19 @@ impl Registry {
 fn publish(old: Option<&FunctionTable>, new: &FunctionTable) {
     for function in new.functions() {
         function.metrics().serving(&function.digest);
+        if let Some(rollout) = &function.rollout {
+            rollout.canary.metrics().serving(&rollout.canary.digest);
+        }
     }
     for function in old.map(FunctionTable::functions).unwrap_or_default() {
-        if new.find(function.name()).is_none() {
+        let now = new.find(function.name());
+        if now.is_none() {
             function.metrics().retired();
+        }
+        if let Some(rollout) = &function.rollout
+            && now.is_none_or(|f| f.rollout.is_none())
+        {
+            rollout.canary.metrics().retired();
         }
     }
 }
