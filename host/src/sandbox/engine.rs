@@ -284,6 +284,11 @@ fn code_config(meter_fuel: bool) -> Config {
     // per event for `simple`, +9.0% for `transformer` (callgrind,
     // bench/fuel-cost.sh), so it is opt-in.
     config.epoch_interruption(true).consume_fuel(meter_fuel);
+    // One call at a time runs in a store (no component-model async), yet
+    // with concurrency support on wasmtime keeps its task bookkeeping on
+    // every call: off, −21k instructions per event for `simple` and
+    // `transformer` (bench/instructions.sh).
+    config.concurrency_support(false);
     config
 }
 
