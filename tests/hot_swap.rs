@@ -11,21 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::kubelet::ConfigMapMount;
-use support::{digest_of, Wasmfn, binary_event, client, module};
+use support::{Wasmfn, client, digest_of, module, post_event};
 
 /// The time the host has to serve a swapped-in module (issue 3).
 const SWAP_DEADLINE: Duration = Duration::from_secs(2);
 /// Generous bound for things with no latency promise.
 const EVENTUALLY: Duration = Duration::from_secs(15);
-
-async fn post(server_url: &str, function: &str) -> reqwest::Response {
-    binary_event(server_url, function, "t", "1")
-        .header("content-type", "application/json")
-        .body(r#"{"a":1}"#)
-        .send()
-        .await
-        .unwrap()
-}
 
 async fn readyz(url: &str) -> Value {
     client()
@@ -48,7 +39,7 @@ async fn kubelet_swap_under_load() {
     let server = Wasmfn::serve(mount.path(), &[("WASMFN_POLL_SECS", "60")]);
     let url = server.url.clone();
     assert_eq!(
-        digest_of(&post(&url, "fn").await),
+        digest_of(&post_event(&url, "fn").await),
         wasmfn::routing::digest(&v1)
     );
 
@@ -61,7 +52,7 @@ async fn kubelet_swap_under_load() {
             tokio::spawn(async move {
                 let function = if worker % 2 == 0 { "fn" } else { "other" };
                 while !stop.load(Ordering::Relaxed) {
-                    let status = post(&url, function).await.status();
+                    let status = post_event(&url, function).await.status();
                     sent.fetch_add(1, Ordering::Relaxed);
                     if !status.is_success() {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -76,7 +67,7 @@ async fn kubelet_swap_under_load() {
     mount.update(&[("fn.wasm", &v2), ("other.wasm", &v1)]);
     let renamed = Instant::now();
     let swap_latency = loop {
-        let response = post(&url, "fn").await;
+        let response = post_event(&url, "fn").await;
         if digest_of(&response) == v2_digest {
             assert_eq!(
                 response.status(),
@@ -118,7 +109,7 @@ async fn kubelet_swap_under_load() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let response = post(&url, "fn").await;
+    let response = post_event(&url, "fn").await;
     assert_eq!(response.status(), 202);
     assert_eq!(
         digest_of(&response),
@@ -138,11 +129,11 @@ async fn kubelet_swap_under_load() {
 
     mount.update(&[("other.wasm", &v1)]);
     let start = Instant::now();
-    while post(&url, "fn").await.status() != 404 {
+    while post_event(&url, "fn").await.status() != 404 {
         assert!(start.elapsed() < EVENTUALLY, "removed module still served");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(post(&url, "other").await.status(), 200);
+    assert_eq!(post_event(&url, "other").await.status(), 200);
 }
 
 #[tokio::test]
@@ -175,5 +166,5 @@ async fn compiled_artifacts_are_cached_by_digest_across_restarts() {
     );
     let second = Wasmfn::serve(mount.path(), &env);
     second.wait_for_log("compiled-artifact cache hit");
-    assert_eq!(post(&second.url, "a").await.status(), 200);
+    assert_eq!(post_event(&second.url, "a").await.status(), 200);
 }

@@ -18,7 +18,7 @@ use crate::support;
 use support::kubelet::ConfigMapMount;
 use support::registry::Registry;
 use support::token_service::TokenService;
-use support::{WASMFN, Wasmfn, binary_event, client, digest_of, error_kind, module};
+use support::{WASMFN, Wasmfn, client, digest_of, error_kind, module, post_event};
 
 /// Generous bound for things with no latency promise.
 const EVENTUALLY: Duration = Duration::from_secs(30);
@@ -54,15 +54,6 @@ fn serve(dir: &Path, cache: &Path, env: &[(&str, &str)]) -> Wasmfn {
     Wasmfn::serve(dir, &all)
 }
 
-async fn post(url: &str, function: &str) -> reqwest::Response {
-    binary_event(url, function, "t", "1")
-        .header("content-type", "application/json")
-        .body(r#"{"a":1}"#)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn readyz(url: &str) -> (u16, Value) {
     let response = client().get(format!("{url}/readyz")).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
@@ -93,7 +84,7 @@ async fn wait_readyz(url: &str, what: &str, check: impl Fn(u16, &Value) -> bool)
 async fn wait_serving(url: &str, function: &str, digest: &str) {
     let deadline = Instant::now() + EVENTUALLY;
     loop {
-        let response = post(url, function).await;
+        let response = post_event(url, function).await;
         if response.status().is_success() && digest_of(&response) == digest {
             return;
         }
@@ -139,7 +130,7 @@ async fn push_then_serve_and_run_by_digest() {
     let server = serve(dir.path(), cache.path(), &[]);
     let (status, body) = readyz(&server.url).await;
     assert_eq!(status, 200, "{body}");
-    let response = post(&server.url, "handler").await;
+    let response = post_event(&server.url, "handler").await;
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(digest_of(&response), layer_digest("handler"));
     assert!(
@@ -228,7 +219,7 @@ async fn serves_an_artifact_pushed_by_another_tool() {
     std::fs::write(dir.path().join("wasmfn.toml"), config("simple", &reference)).unwrap();
     let cache = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), cache.path(), &[]);
-    let response = post(&server.url, "simple").await;
+    let response = post_event(&server.url, "simple").await;
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(digest_of(&response), layer_digest("simple"));
 }
@@ -255,7 +246,7 @@ async fn digest_swaps_under_load_and_failed_pulls_keep_the_previous_version() {
     let cache = tempfile::tempdir().unwrap();
     let server = serve(mount.path(), cache.path(), &[("WASMFN_POLL_SECS", "60")]);
     let url = server.url.clone();
-    assert_eq!(digest_of(&post(&url, "f").await), layer_digest("handler"));
+    assert_eq!(digest_of(&post_event(&url, "f").await), layer_digest("handler"));
 
     // v1 → v2 through a kubelet ..data swap while requests keep coming.
     let stop = Arc::new(AtomicBool::new(false));
@@ -266,7 +257,7 @@ async fn digest_swaps_under_load_and_failed_pulls_keep_the_previous_version() {
                 (url.clone(), stop.clone(), sent.clone(), failed.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let status = post(&url, "f").await.status();
+                    let status = post_event(&url, "f").await.status();
                     sent.fetch_add(1, Ordering::Relaxed);
                     if !status.is_success() {
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -306,7 +297,7 @@ async fn digest_swaps_under_load_and_failed_pulls_keep_the_previous_version() {
         body["ready"], true,
         "a failed reload does not take the host out: {body}"
     );
-    assert_eq!(digest_of(&post(&url, "f").await), layer_digest("simple"));
+    assert_eq!(digest_of(&post_event(&url, "f").await), layer_digest("simple"));
     let text = metrics(&url).await;
     assert!(
         text.contains("wasmfn_registry_pulls_total{result=\"failed\"}"),
@@ -326,7 +317,7 @@ async fn digest_swaps_under_load_and_failed_pulls_keep_the_previous_version() {
     })
     .await;
     assert!(issue_of(&body, "f").contains("pulling oci://"), "{body}");
-    assert_eq!(digest_of(&post(&url, "f").await), layer_digest("simple"));
+    assert_eq!(digest_of(&post_event(&url, "f").await), layer_digest("simple"));
     server.wait_for_log("retrying the registry pulls that failed");
     registry.restart();
     wait_serving(&url, "f", &layer_digest("subscriber")).await;
@@ -386,7 +377,7 @@ async fn pull_with_credentials_that_then_rotate(registry: &Registry) {
         &[("WASMFN_REGISTRY_AUTH", auth_arg)],
     );
     assert_eq!(
-        digest_of(&post(&server.url, "f").await),
+        digest_of(&post_event(&server.url, "f").await),
         layer_digest("handler")
     );
 
@@ -400,7 +391,7 @@ async fn pull_with_credentials_that_then_rotate(registry: &Registry) {
     let message = issue_of(&body, "f").to_owned();
     assert!(message.contains("pulling oci://"), "{message}");
     assert_eq!(
-        digest_of(&post(&server.url, "f").await),
+        digest_of(&post_event(&server.url, "f").await),
         layer_digest("handler")
     );
     let functions = client()
@@ -435,7 +426,7 @@ async fn start_waits_for_pulls_and_a_restart_serves_from_the_cache() {
     assert_eq!(body["waiting"], serde_json::json!(["f"]), "{body}");
     assert!(issue_of(&body, "f").contains("pulling oci://"), "{body}");
     // An event that reaches it anyway is retried later, not dead-lettered.
-    let (status, kind, message) = error_kind(post(&server.url, "f").await).await;
+    let (status, kind, message) = error_kind(post_event(&server.url, "f").await).await;
     assert_eq!((status, kind.as_str()), (503, "not_loaded"), "{message}");
     assert!(message.contains("`f`"), "{message}");
     server.wait_for_log("a registry source is retried with backoff");
@@ -453,7 +444,7 @@ async fn start_waits_for_pulls_and_a_restart_serves_from_the_cache() {
     })
     .await;
     assert_eq!(
-        digest_of(&post(&server.url, "f").await),
+        digest_of(&post_event(&server.url, "f").await),
         layer_digest("handler")
     );
     drop(server);
@@ -464,7 +455,7 @@ async fn start_waits_for_pulls_and_a_restart_serves_from_the_cache() {
     let (status, body) = readyz(&server.url).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        digest_of(&post(&server.url, "f").await),
+        digest_of(&post_event(&server.url, "f").await),
         layer_digest("handler")
     );
     let text = metrics(&server.url).await;
@@ -493,7 +484,7 @@ async fn a_tampered_blob_is_refused() {
     assert_eq!(status, 503, "{body}");
     let message = issue_of(&body, "f");
     assert!(message.contains("digest"), "{message}");
-    assert_eq!(post(&server.url, "f").await.status().as_u16(), 503);
+    assert_eq!(post_event(&server.url, "f").await.status().as_u16(), 503);
     let cached: Vec<PathBuf> = std::fs::read_dir(cache.path().join("oci/blobs"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -10,7 +10,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{digest_of, Wasmfn, binary_event, client, module};
+use support::{Wasmfn, binary_event, client, digest_of, module, post_event};
 
 /// Generous bound for things with no latency promise.
 const EVENTUALLY: Duration = Duration::from_secs(30);
@@ -22,15 +22,6 @@ async fn readyz(url: &str) -> Value {
         .await
         .unwrap()
         .json()
-        .await
-        .unwrap()
-}
-
-async fn post(url: &str, function: &str) -> reqwest::Response {
-    binary_event(url, function, "t", "1")
-        .header("content-type", "application/json")
-        .body(r#"{"a":1}"#)
-        .send()
         .await
         .unwrap()
 }
@@ -111,7 +102,7 @@ async fn special_files_text_and_reserved_names_are_refused_by_name_while_the_oth
         !text.contains("PASSWORD") && !text.contains("postgres"),
         "{text}"
     );
-    assert_eq!(post(&server.url, "handler").await.status(), 200);
+    assert_eq!(post_event(&server.url, "handler").await.status(), 200);
     // The summary is one block whose lines each start with two spaces.
     let summary = server.wait_for_log("serving 1 function(s)");
     assert!(!summary.contains("bad"), "{summary}");
@@ -133,7 +124,7 @@ async fn special_files_text_and_reserved_names_are_refused_by_name_while_the_oth
     assert_eq!(health.status(), 200);
     std::fs::copy(module("simple"), path("simple.wasm")).unwrap();
     let start = Instant::now();
-    while post(&server.url, "simple").await.status() == 404 {
+    while post_event(&server.url, "simple").await.status() == 404 {
         assert!(start.elapsed() < EVENTUALLY, "simple never served");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -178,7 +169,7 @@ async fn a_module_past_the_compile_bounds_is_refused_and_delays_no_other_swap() 
 
     let start = Instant::now();
     loop {
-        let response = post(&server.url, "b").await;
+        let response = post_event(&server.url, "b").await;
         if digest_of(&response) == simple_digest {
             break;
         }
@@ -190,7 +181,7 @@ async fn a_module_past_the_compile_bounds_is_refused_and_delays_no_other_swap() 
     // later). Before, a reload swapped nothing until every compile ended.
     let ready = readyz(&server.url).await;
     assert_eq!(issue(&ready, "slow"), None, "b waited for slow: {ready}");
-    assert_eq!(post(&server.url, "slow").await.status(), 404);
+    assert_eq!(post_event(&server.url, "slow").await.status(), 404);
 
     let message = wait_for_issue(&server.url, "slow").await;
     assert!(
@@ -198,8 +189,8 @@ async fn a_module_past_the_compile_bounds_is_refused_and_delays_no_other_swap() 
             && (message.contains("longer than 10 s") || message.contains("more than 1024 MiB")),
         "{message}"
     );
-    assert_eq!(post(&server.url, "slow").await.status(), 404);
-    assert_eq!(post(&server.url, "a").await.status(), 200);
+    assert_eq!(post_event(&server.url, "slow").await.status(), 404);
+    assert_eq!(post_event(&server.url, "a").await.status(), 200);
 }
 
 #[test]

@@ -209,6 +209,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// POSTs one small JSON event (`{"a":1}`, type `t`, id `1`) to
+/// `{url}/{function}`: for tests that only look at the answer's status or
+/// `wasmfn-module-digest`.
+pub async fn post_event(url: &str, function: &str) -> reqwest::Response {
+    binary_event(url, function, "t", "1")
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A binary-mode CloudEvent POST to `{url}/{function}` of type `ty` with id
 /// `id` from source `/tests`; add data with `.body(...)`.
 pub fn binary_event(url: &str, function: &str, ty: &str, id: &str) -> reqwest::RequestBuilder {
