@@ -379,3 +379,46 @@ async fn fresh_instances_are_the_default() {
         assert_eq!(calls(&server).await, "calls=1");
     }
 }
+
+/// A reused Rust function's heap starts over between events (the SDK's
+/// bump allocator): one instance of the transformer, held to 2 MiB of
+/// memory, answers 3,000 trades. Before, each event kept what it allocated
+/// and the instance hit its memory limit at its 118th event.
+#[tokio::test]
+async fn a_reused_rust_instance_does_not_grow_event_after_event() {
+    let config = r#"
+[functions.transformer]
+instances = "reused"
+max_events_per_instance = 100000
+env = { mapping = '{"trade_id":"/id","price":"/px","account":"/account/id"}', partition_key = "trade_id" }
+
+[functions.transformer.limits]
+memory_mb = 2
+"#;
+    let dir = FunctionsDir::new(&["transformer"], config);
+    let server = Wasmfn::serve(dir.path(), &[]);
+    let trade = include_str!("../bench/payloads/trade.json");
+    for i in 0..3000 {
+        let response = binary_event(&server.url, "transformer", "trade", &format!("t-{i}"))
+            .header("content-type", "application/json")
+            .body(trade)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(status, 200, "event {i}: {}", response.text().await.unwrap());
+    }
+    let metrics = support::client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let instantiations = r#"wasmfn_instantiation_duration_seconds_count{function="transformer",version="serving"} 1"#;
+    assert!(
+        metrics.lines().any(|line| line == instantiations),
+        "one instance answered every event: {metrics}"
+    );
+}

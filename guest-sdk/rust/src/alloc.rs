@@ -9,6 +9,18 @@
 //! build-a-`String`/`Vec` pattern; anything else freed stays allocated until
 //! the event ends.
 //!
+//! An instance the host keeps for later events (`instances = "reused"`)
+//! must not keep every event's memory: a reused transformer reached its
+//! 64 MiB limit within ~20k events. So the allocator starts over whenever
+//! every block allocated since its reset point is freed again — between
+//! two events, once the host has freed the last event's outputs — and it
+//! moves its reset point above what outlives an event: at the start of an
+//! event when no reset happened since the one before (the first event's
+//! lazily made statics such as stdout's buffer, a cache filled later), what
+//! lies below is kept for good. Memory stays bounded by what the function
+//! keeps plus about one event's worth, as long as it keeps something new
+//! only now and then.
+//!
 //! A function that allocates and frees far more than it keeps (a long loop
 //! over temporary buffers) can reach its memory limit (`limits.memory_bytes`,
 //! answered 422 `memory`) sooner than with a reusing allocator: turn off the
@@ -34,6 +46,15 @@ pub const PAGE: usize = 64 * 1024;
 /// each time. The arena is zero-initialised static data: it adds nothing
 /// to the `.wasm` file, and pages the event does not touch cost nothing.
 pub const ARENA_BYTES: usize = 256 * 1024;
+
+/// Tells the function's heap that an event starts (called by
+/// [`function!`](crate::function) before the handler runs): see
+/// [`BumpAllocator::event_started`]. Nothing without `bump-alloc`.
+#[doc(hidden)]
+pub fn event_started() {
+    #[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
+    crate::ALLOCATOR.event_started();
+}
 
 /// Where the allocator gets memory: a static arena first, then a linear
 /// memory that only grows.
@@ -75,13 +96,24 @@ impl LinearMemory for Wasm32Memory {
     }
 }
 
-/// The bump allocator. One instance handles one event on one thread, so
-/// plain `Cell`s suffice.
+/// The bump allocator. One instance handles one event at a time on one
+/// thread, so plain `Cell`s suffice.
 pub struct BumpAllocator<M> {
     /// Next free byte of the current region (0 before the first allocation).
     next: Cell<usize>,
     /// End of the current region.
     end: Cell<usize>,
+    /// Start of the current region.
+    region: Cell<usize>,
+    /// The reset point: every block at or above it was allocated since it
+    /// was set, and `next` never goes below it.
+    base: Cell<usize>,
+    /// Blocks at or above `base` not freed yet.
+    live: Cell<usize>,
+    /// Whether an event started before, and whether `next` went back to
+    /// `base` since the last event started.
+    started: Cell<bool>,
+    reset: Cell<bool>,
     /// Where the regions come from.
     memory: M,
 }
@@ -99,8 +131,25 @@ impl<M: LinearMemory> BumpAllocator<M> {
         BumpAllocator {
             next: Cell::new(0),
             end: Cell::new(0),
+            region: Cell::new(0),
+            base: Cell::new(0),
+            live: Cell::new(0),
+            started: Cell::new(false),
+            reset: Cell::new(false),
             memory,
         }
+    }
+
+    /// Marks the start of an event (the function's `handle` is called).
+    /// In an instance that handled an event before, and when no reset
+    /// happened since, what is below `next` outlived that event: the reset
+    /// point moves above it, so the next reset keeps it.
+    pub fn event_started(&self) {
+        if self.started.replace(true) && !self.reset.get() {
+            self.base.set(self.next.get());
+            self.live.set(0);
+        }
+        self.reset.set(false);
     }
 
     /// Grows memory by at least `bytes`. Pages that follow the current
@@ -115,6 +164,7 @@ impl<M: LinearMemory> BumpAllocator<M> {
         let start = self.memory.base() + old_pages * PAGE;
         if start != self.end.get() {
             self.next.set(start);
+            self.region.set(start);
         }
         self.end.set(start + pages * PAGE);
         true
@@ -131,6 +181,17 @@ unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
             let (start, end) = self.memory.arena();
             self.next.set(start);
             self.end.set(end);
+            self.region.set(start);
+            self.base.set(start);
+        }
+        if self.live.get() == 0 && self.next.get() > self.base.get() {
+            // Everything since the reset point is free: start over there,
+            // or at the current region's start when memory grew since (the
+            // rest of the old region is given up, once per region).
+            let base = self.base.get().max(self.region.get());
+            self.base.set(base);
+            self.next.set(base);
+            self.reset.set(true);
         }
         loop {
             let start = self.next.get().next_multiple_of(layout.align());
@@ -139,6 +200,7 @@ unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
             };
             if end <= self.end.get() {
                 self.next.set(end);
+                self.live.set(self.live.get() + 1);
                 return start as *mut u8;
             }
             // Terminates: each round grows memory or gives up.
@@ -149,7 +211,12 @@ unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
-        // The newest block goes back; older ones wait for the instance to end.
+        // Blocks below the reset point are kept for good.
+        if (block as usize) < self.base.get() {
+            return;
+        }
+        self.live.set(self.live.get() - 1);
+        // The newest block goes back; older ones wait for the next reset.
         if block as usize + layout.size() == self.next.get() {
             self.next.set(block as usize);
         }
@@ -158,7 +225,8 @@ unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let start = block as usize;
         let old_end = start + layout.size();
-        if old_end == self.next.get() {
+        // A block below the reset point moves rather than grow across it.
+        if old_end == self.next.get() && start >= self.base.get() {
             // The newest block grows or shrinks in place when memory after it
             // can be had.
             let Some(end) = start.checked_add(new_size) else {
@@ -181,6 +249,7 @@ unsafe impl<M: LinearMemory> GlobalAlloc for BumpAllocator<M> {
             let moved = self.alloc(new_layout);
             if !moved.is_null() {
                 ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+                self.dealloc(block, layout);
             }
             moved
         }
@@ -373,6 +442,85 @@ mod tests {
             assert!(holds(moved, 32, 7));
             assert!(holds(b, 32, 8));
         }
+    }
+
+    /// One event as the host and the SDK's glue run it: the arguments
+    /// (`args` blocks), the handler's temporaries, the outputs, all freed
+    /// by the end; plus what the handler keeps (`keep` bytes, never freed).
+    /// Returns the kept block.
+    fn event(heap: &BumpAllocator<&TestMemory>, keep: usize) -> Option<(*mut u8, Layout)> {
+        // SAFETY: valid layouts; every block freed with its own layout.
+        unsafe {
+            let args: Vec<_> = [40, 16, 968, 24]
+                .map(|size| (heap.alloc(layout(size, 4)), layout(size, 4)))
+                .into();
+            heap.event_started();
+            let mut temporaries = Vec::new();
+            for size in [3000, 100, 7, 512, 20_000] {
+                let block = heap.alloc(layout(size, 8));
+                assert!(!block.is_null());
+                fill(block, size, 0xee);
+                temporaries.push((block, layout(size, 8)));
+            }
+            let kept = (keep > 0).then(|| {
+                let block = heap.alloc(layout(keep, 8));
+                fill(block, keep, 0x4b);
+                (block, layout(keep, 8))
+            });
+            let output = heap.realloc(heap.alloc(layout(8, 8)), layout(8, 8), 600);
+            for (block, layout) in args.into_iter().chain(temporaries) {
+                heap.dealloc(block, layout);
+            }
+            // Post-return: the outputs go once the host has read them.
+            heap.dealloc(output, layout(600, 8));
+            kept
+        }
+    }
+
+    #[test]
+    fn a_reused_instance_does_not_grow_event_after_event() {
+        let memory = TestMemory::new(1);
+        let heap = BumpAllocator::new(&memory);
+        // The first event keeps something (a lazily made static), as does
+        // the 500th (a cache filled late).
+        let first = event(&heap, 1000).unwrap();
+        let mut high = 0;
+        for i in 2..=2000 {
+            let kept = event(&heap, if i == 500 { 3000 } else { 0 });
+            if i == 500 {
+                assert!(kept.is_some());
+            }
+            if i == 10 {
+                high = memory.pages.get();
+            }
+            assert!(
+                holds(first.0, 1000, 0x4b),
+                "event {i} wrote over a kept block"
+            );
+        }
+        // Each event takes ~25 KB: without a reset 2000 events would need
+        // ~760 pages (only 16 exist).
+        assert!(
+            memory.pages.get() <= high + 1,
+            "{} pages",
+            memory.pages.get()
+        );
+    }
+
+    #[test]
+    fn kept_blocks_survive_every_reset() {
+        let memory = TestMemory::new(2);
+        let heap = BumpAllocator::new(&memory);
+        let mut kept = Vec::new();
+        for i in 0..50 {
+            if let Some(block) = event(&heap, if i % 10 == 3 { 64 + i } else { 0 }) {
+                kept.push(block);
+            }
+            for &(block, layout) in &kept {
+                assert!(holds(block, layout.size(), 0x4b), "event {i}");
+            }
+        }
+        assert_eq!(kept.len(), 5);
     }
 
     #[test]

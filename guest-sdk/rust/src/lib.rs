@@ -59,6 +59,7 @@ pub use bindings::wasmfn::function::types::{Error, Event};
 
 pub mod alloc;
 pub mod http;
+pub mod json;
 
 /// Every function's heap (feature `bump-alloc`, on by default): see [`alloc`].
 #[cfg(all(target_arch = "wasm32", feature = "bump-alloc"))]
@@ -80,6 +81,7 @@ macro_rules! function {
             fn handle(
                 event: $crate::Event,
             ) -> ::core::result::Result<::std::vec::Vec<$crate::Event>, $crate::Error> {
+                $crate::alloc::event_started();
                 $handler(event)
             }
         }
@@ -113,18 +115,36 @@ impl Event {
     /// data or the data is not JSON of the expected shape: such an event can
     /// never succeed.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let data = self.data.as_deref().ok_or_else(|| {
+        serde_json::from_slice(self.json_data()?).map_err(|err| self.not_json(err))
+    }
+
+    /// The values at `pointers` (JSON Pointers such as `/account/id`) in
+    /// `data`, in the order given, `None` where one does not resolve: what
+    /// `self.json::<serde_json::Value>()` and then `pointer` on it give,
+    /// errors included, without building the whole document (see [`json`]).
+    pub fn json_pointers(
+        &self,
+        pointers: &[&str],
+    ) -> Result<Vec<Option<serde_json::Value>>, Error> {
+        json::pointers(self.json_data()?, pointers).map_err(|err| self.not_json(err))
+    }
+
+    /// `data`, or [`Error::Invalid`] when the event has none.
+    fn json_data(&self) -> Result<&[u8], Error> {
+        self.data.as_deref().ok_or_else(|| {
             Error::Invalid(format!(
                 "event {} has no data; expected a JSON payload",
                 self.id
             ))
-        })?;
-        serde_json::from_slice(data).map_err(|err| {
-            Error::Invalid(format!(
-                "event {} data is not the expected JSON: {err}",
-                self.id
-            ))
         })
+    }
+
+    /// The [`Error::Invalid`] for data that is not the expected JSON.
+    fn not_json(&self, err: serde_json::Error) -> Error {
+        Error::Invalid(format!(
+            "event {} data is not the expected JSON: {err}",
+            self.id
+        ))
     }
 
     /// Replaces `data` with `value` serialised as JSON and sets
