@@ -81,8 +81,8 @@ async fn an_allowed_request_succeeds_and_continues_the_trace() {
 
     let text = metrics(&server).await;
     for series in [
-        r#"wasmfn_outbound_requests_total{function="fetcher",host="127.0.0.1",status="200"} 2"#,
-        r#"wasmfn_outbound_request_duration_seconds_count{function="fetcher",host="127.0.0.1"} 2"#,
+        r#"wasmfn_outbound_requests_total{function="fetcher",version="serving",host="127.0.0.1",status="200"} 2"#,
+        r#"wasmfn_outbound_request_duration_seconds_count{function="fetcher",version="serving",host="127.0.0.1"} 2"#,
     ] {
         assert!(text.lines().any(|l| l == series), "{series}\n{text}");
     }
@@ -113,7 +113,7 @@ async fn a_host_not_listed_is_denied_in_the_guest_and_logged() {
     );
     assert!(!line.contains("hunter2"), "the query is not logged: {line}");
     let text = metrics(&server).await;
-    let series = r#"wasmfn_outbound_requests_total{function="fetcher",host="-",status="denied"} 1"#;
+    let series = r#"wasmfn_outbound_requests_total{function="fetcher",version="serving",host="-",status="denied"} 1"#;
     assert!(text.lines().any(|l| l == series), "{text}");
 }
 
@@ -150,6 +150,58 @@ async fn link_local_and_metadata_addresses_are_refused_even_under_a_wildcard() {
         assert_eq!(outcome["denied"], true, "{url}: {outcome}");
     }
     server.wait_for_log_lines("a link-local or metadata address", urls.len());
+}
+
+/// `fetcher` served with `config`, its `getaddrinfo` reading `hosts` as
+/// `/etc/hosts`: the server runs in its own user and mount namespace with a
+/// file bind-mounted there, so real names resolve to chosen addresses
+/// without a DNS server and without touching the machine's own file.
+fn serve_with_hosts(config: &str, hosts: &str) -> (FunctionsDir, tempfile::NamedTempFile, Wasmfn) {
+    let dir = FunctionsDir::new(&["fetcher"], &format!("[functions.fetcher]\n{config}\n"));
+    let hosts_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(hosts_file.path(), hosts).unwrap();
+    let path = hosts_file.path().to_str().unwrap();
+    let wrapper = [
+        "unshare",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        r#"mount --bind "$0" /etc/hosts || { echo "cannot bind-mount $0 over /etc/hosts: this test needs unprivileged user namespaces (unshare -rm)" >&2; exit 1; }; exec "$@""#,
+        path,
+    ];
+    let server = Wasmfn::serve_via(&wrapper, dir.path(), &[]);
+    (dir, hosts_file, server)
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_a_metadata_address_is_refused() {
+    let upstream = Upstream::start().await;
+    let port = upstream.address.port();
+    // Every name is allowed; what they resolve to is not. `refdata.test`
+    // resolving to the real upstream shows the hosts file is in effect.
+    let (_dir, _hosts, server) = serve_with_hosts(
+        "allowed_outbound_hosts = [\"http://*:*\"]",
+        "127.0.0.1 refdata.test\n169.254.169.254 metadata.test\nfd00:ec2::254 metadata6.test\n",
+    );
+    let (status, outcomes) = fetch(
+        &server,
+        json!([
+            get(format!("http://refdata.test:{port}/ref/A-1")),
+            get(format!("http://metadata.test:{port}/latest/meta-data/")),
+            get(format!("http://metadata6.test:{port}/latest/meta-data/")),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{outcomes:?}");
+    assert_eq!(outcomes[0]["status"], 200, "the name resolved: {outcomes:?}");
+    for (name, outcome) in [("metadata.test", &outcomes[1]), ("metadata6.test", &outcomes[2])] {
+        assert_eq!(outcome["denied"], true, "{name}: {outcome}");
+    }
+    let line = server.wait_for_log("metadata.test resolves to 169.254.169.254");
+    assert!(line.contains("fetcher"), "{line}");
+    server.wait_for_log("metadata6.test resolves to fd00:ec2::254");
+    assert_eq!(upstream.seen().len(), 1, "only refdata.test was reached");
 }
 
 #[tokio::test]

@@ -86,7 +86,21 @@ pub struct Wasmfn {
 impl Wasmfn {
     /// Starts `wasmfn serve` on `dir` with `PORT=0` and extra `env`.
     pub fn serve(dir: &Path, env: &[(&str, &str)]) -> Wasmfn {
-        let mut command = Command::new(WASMFN);
+        Wasmfn::serve_via(&[], dir, env)
+    }
+
+    /// [`Wasmfn::serve`] started through `wrapper` (a program and its
+    /// arguments, given `wasmfn serve` as its last arguments), e.g. to run
+    /// the server in its own mount namespace.
+    pub fn serve_via(wrapper: &[&str], dir: &Path, env: &[(&str, &str)]) -> Wasmfn {
+        let mut command = match wrapper {
+            [] => Command::new(WASMFN),
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg(WASMFN);
+                command
+            }
+        };
         command
             .arg("serve")
             .env("PORT", "0")

@@ -18,8 +18,8 @@
 //! | `wasmfn_log_lines_dropped_total` | | log lines dropped because stderr did not keep up (the writer never blocks a request) |
 //! | `wasmfn_registry_pulls_total` | result | `oci://` modules fetched: `cached` (from --cache-dir), `pulled`, or `failed` |
 //! | `wasmfn_functions_waiting` | | configured functions not loaded yet (a first pull still failing): `/readyz` is 503 meanwhile |
-//! | `wasmfn_outbound_requests_total` | function, host, status | outbound HTTP requests of guests, by the response's status, or `denied` (not allowed, or a link-local/metadata address), `limit` (past `max_outbound_requests`), `timeout`, `error` (no response); `host` is `-` for a refused host, so a guest cannot add series |
-//! | `wasmfn_outbound_request_duration_seconds` | function, host | time from sending an outbound request to its response head |
+//! | `wasmfn_outbound_requests_total` | function, version, host, status | outbound HTTP requests of guests, by the response's status, or `denied` (not allowed, or a link-local/metadata address), `limit` (past `max_outbound_requests`), `timeout`, `error` (no response); `host` is `-` for a refused host, so a guest cannot add series |
+//! | `wasmfn_outbound_request_duration_seconds` | function, version, host | time from sending an outbound request to its response head |
 //! | `wasmfn_rollbacks_total` | function | canaries rolled back by their `rollback` rule |
 //!
 //! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
@@ -96,6 +96,7 @@ struct ReasonLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutboundLabels {
     function: String,
+    version: &'static str,
     host: String,
     status: String,
 }
@@ -103,6 +104,7 @@ struct OutboundLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HostLabels {
     function: String,
+    version: &'static str,
     host: String,
 }
 
@@ -467,6 +469,7 @@ impl FunctionMetrics {
             .outbound_requests
             .get_or_create(&OutboundLabels {
                 function: self.name.clone(),
+                version: self.version,
                 host: host.to_owned(),
                 status: status.to_owned(),
             })
@@ -476,6 +479,7 @@ impl FunctionMetrics {
                 .outbound_duration
                 .get_or_create(&HostLabels {
                     function: self.name.clone(),
+                    version: self.version,
                     host: host.to_owned(),
                 })
                 .observe(elapsed.as_secs_f64());
@@ -645,9 +649,9 @@ mod tests {
             r#"wasmfn_sink_deliveries_total{function="f",version="serving",status="error"} 1"#,
             "wasmfn_reloads_total 1",
             "wasmfn_failed_reloads_total 1",
-            r#"wasmfn_outbound_requests_total{function="f",host="refdata.example",status="200"} 1"#,
-            r#"wasmfn_outbound_requests_total{function="f",host="-",status="denied"} 1"#,
-            r#"wasmfn_outbound_request_duration_seconds_count{function="f",host="refdata.example"} 1"#,
+            r#"wasmfn_outbound_requests_total{function="f",version="serving",host="refdata.example",status="200"} 1"#,
+            r#"wasmfn_outbound_requests_total{function="f",version="serving",host="-",status="denied"} 1"#,
+            r#"wasmfn_outbound_request_duration_seconds_count{function="f",version="serving",host="refdata.example"} 1"#,
         ];
         for series in expect {
             assert!(text.lines().any(|l| l == series), "{series}\n{text}");
