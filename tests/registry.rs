@@ -161,34 +161,62 @@ async fn push_then_serve_and_run_by_digest() {
     );
 }
 
+/// Uploads `blob` to `repository` as another tool would (a monolithic
+/// upload: POST, then PUT with the digest).
+async fn upload_blob(registry: &Registry, repository: &str, blob: &[u8]) {
+    let base = format!("http://{}/v2/{repository}", registry.host);
+    let started = client()
+        .post(format!("{base}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 202);
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{}{location}", registry.host)
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let put = client()
+        .put(format!(
+            "{location}{separator}digest={}",
+            wasmfn::routing::digest(blob)
+        ))
+        .header("content-type", "application/octet-stream")
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 201, "{}", put.text().await.unwrap());
+}
+
+/// PUTs `manifest` to `repository` by tag `v1`; returns its digest reference.
+async fn put_manifest(registry: &Registry, repository: &str, manifest: &Value) -> String {
+    let base = format!("http://{}/v2/{repository}", registry.host);
+    let manifest = serde_json::to_vec_pretty(manifest).unwrap();
+    let put = client()
+        .put(format!("{base}/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 201, "{}", put.text().await.unwrap());
+    format!(
+        "{}/{repository}@{}",
+        registry.host,
+        wasmfn::routing::digest(&manifest)
+    )
+}
+
 /// Uploads `module` in the CNCF layout with plain HTTP requests, as another
 /// tool would (monolithic blob uploads, then the manifest by tag).
 async fn upload_by_hand(registry: &Registry, repository: &str, module: &[u8]) -> String {
     use wasmfn::routing::digest;
-    let base = format!("http://{}/v2/{repository}", registry.host);
     let config = br#"{"created":"2026-12-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#;
     for blob in [module, config.as_slice()] {
-        let started = client()
-            .post(format!("{base}/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(started.status().as_u16(), 202);
-        let location = started.headers()["location"].to_str().unwrap().to_owned();
-        let location = if location.starts_with("http") {
-            location
-        } else {
-            format!("http://{}{location}", registry.host)
-        };
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let put = client()
-            .put(format!("{location}{separator}digest={}", digest(blob)))
-            .header("content-type", "application/octet-stream")
-            .body(blob.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status().as_u16(), 201, "{}", put.text().await.unwrap());
+        upload_blob(registry, repository, blob).await;
     }
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -198,16 +226,7 @@ async fn upload_by_hand(registry: &Registry, repository: &str, module: &[u8]) ->
                     "annotations": {"org.opencontainers.image.title": "fn.wasm"}}],
         "annotations": {"org.opencontainers.image.created": "2026-12-01T00:00:00Z"}
     });
-    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
-    let put = client()
-        .put(format!("{base}/manifests/v1"))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status().as_u16(), 201, "{}", put.text().await.unwrap());
-    format!("{}/{repository}@{}", registry.host, digest(&manifest))
+    put_manifest(registry, repository, &manifest).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,4 +549,205 @@ async fn tag_references_and_a_source_beside_a_file_are_load_errors() {
         stderr.contains("functions.handler.source is set") && stderr.contains("handler.wasm"),
         "{stderr}"
     );
+}
+
+/// The manifest `pushed` (`REGISTRY/REPO@sha256:…`) names, from the registry.
+async fn manifest_of(registry: &Registry, pushed: &str) -> Value {
+    let (repository, digest) = pushed
+        .strip_prefix(&format!("{}/", registry.host))
+        .and_then(|rest| rest.split_once('@'))
+        .unwrap();
+    client()
+        .get(format!(
+            "http://{}/v2/{repository}/manifests/{digest}",
+            registry.host
+        ))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `wasmfn_module_loads_total{result=…}` in a `/metrics` text (0 if absent).
+fn loads(metrics: &str, result: &str) -> u64 {
+    let prefix = format!("wasmfn_module_loads_total{{result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |count| count.trim().parse().unwrap())
+}
+
+const TRUSTED: (&str, &str) = ("WASMFN_TRUST_PRECOMPILED", "true");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompiled_code_is_loaded_instead_of_compiling_only_when_trusted() {
+    use wasmfn::registry::{COMPATIBILITY_ANNOTATION, PRECOMPILED_MEDIA_TYPE, SOURCE_ANNOTATION};
+    let registry = Registry::start();
+    let target = format!("{}/fns/handler", registry.host);
+    let pushed = push(&module("handler"), &target, &["--precompile"]);
+    let manifest = manifest_of(&registry, &pushed).await;
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{manifest}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm", "module layer first");
+    assert_eq!(layers[0]["digest"], layer_digest("handler"));
+    assert_eq!(layers[1]["mediaType"], PRECOMPILED_MEDIA_TYPE);
+    let annotations = &layers[1]["annotations"];
+    assert_eq!(annotations[SOURCE_ANNOTATION], layer_digest("handler"));
+    assert_eq!(
+        annotations[COMPATIBILITY_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .len(),
+        64,
+        "{manifest}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmfn.toml"), config("handler", &pushed)).unwrap();
+    // Trusted, empty cache: the shipped code is loaded and nothing compiles.
+    let cache = tempfile::tempdir().unwrap();
+    {
+        let server = serve(dir.path(), cache.path(), &[TRUSTED]);
+        let response = post_event(&server.url, "handler").await;
+        assert!(response.status().is_success(), "{}", response.status());
+        assert_eq!(digest_of(&response), layer_digest("handler"));
+        let text = metrics(&server.url).await;
+        assert_eq!(loads(&text, "precompiled"), 1, "{text}");
+        assert_eq!(loads(&text, "compiled"), 0, "{text}");
+        server.wait_for_log("loaded the artifact's precompiled code");
+    }
+    // The code stays in the compiled-artifact cache: a restart neither
+    // pulls nor compiles.
+    {
+        let server = serve(dir.path(), cache.path(), &[TRUSTED]);
+        let response = post_event(&server.url, "handler").await;
+        assert!(response.status().is_success(), "{}", response.status());
+        let text = metrics(&server.url).await;
+        assert_eq!(loads(&text, "cached"), 1, "{text}");
+        assert_eq!(loads(&text, "compiled") + loads(&text, "precompiled"), 0);
+        assert!(text.contains("wasmfn_registry_pulls_total{result=\"cached\"} 1"));
+    }
+    // Not trusted (the default): the layer is ignored, the module compiled.
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), cache.path(), &[]);
+    let response = post_event(&server.url, "handler").await;
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(digest_of(&response), layer_digest("handler"));
+    let text = metrics(&server.url).await;
+    assert_eq!(loads(&text, "compiled"), 1, "{text}");
+    assert_eq!(loads(&text, "precompiled"), 0, "{text}");
+    let log = server.log();
+    assert!(
+        !log.iter().any(|line| line.contains("precompiled code")),
+        "the layer was looked at without --trust-precompiled: {log:#?}"
+    );
+}
+
+/// Uploads `module` with a precompiled layer of `code` annotated as made
+/// by the engine `engine` from `module`, by hand.
+async fn upload_with_code(
+    registry: &Registry,
+    repository: &str,
+    module: &[u8],
+    code: &[u8],
+    engine: &str,
+) -> String {
+    use wasmfn::registry::{COMPATIBILITY_ANNOTATION, PRECOMPILED_MEDIA_TYPE, SOURCE_ANNOTATION};
+    use wasmfn::routing::digest;
+    let config = br#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#;
+    for blob in [module, code, config.as_slice()] {
+        upload_blob(registry, repository, blob).await;
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": digest(config), "size": config.len()},
+        "layers": [
+            {"mediaType": "application/wasm", "digest": digest(module), "size": module.len()},
+            {"mediaType": PRECOMPILED_MEDIA_TYPE, "digest": digest(code), "size": code.len(),
+             "annotations": {COMPATIBILITY_ANNOTATION: engine, SOURCE_ANNOTATION: digest(module)}}
+        ]
+    });
+    put_manifest(registry, repository, &manifest).await
+}
+
+/// Precompiled code made by another engine, tampered with in the registry,
+/// or not loadable although it claims this engine, is never a failed load:
+/// each is logged and its module compiled (the wasm layer is verified as
+/// always). A tampered layer is refused by its digest, not loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompiled_code_that_does_not_fit_is_compiled_instead() {
+    use wasmfn::registry::COMPATIBILITY_ANNOTATION;
+    let registry = Registry::start();
+    let host = registry.host.clone();
+    // Made by a differently configured engine (one that meters fuel).
+    let other_engine = push(
+        &module("handler"),
+        &format!("{host}/fns/fuel"),
+        &["--precompile", "--fuel"],
+    );
+    // The code's bytes changed in the registry's storage.
+    let tampered = push(
+        &module("simple"),
+        &format!("{host}/fns/tampered"),
+        &["--precompile"],
+    );
+    let manifest = manifest_of(&registry, &tampered).await;
+    let code = registry.blob_path(manifest["layers"][1]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&code).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&code, &bytes).unwrap();
+    // This engine's hash on bytes that are not code wasmtime can load.
+    let engine = manifest["layers"][1]["annotations"][COMPATIBILITY_ANNOTATION]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let junk = upload_with_code(
+        &registry,
+        "fns/junk",
+        &std::fs::read(module("transformer")).unwrap(),
+        b"\x7fELF but not a wasmtime artifact",
+        &engine,
+    )
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("wasmfn.toml"),
+        format!(
+            "{}{}{}env = {{ mapping = '{{\"a\":\"/a\"}}' }}\n",
+            config("fuel", &other_engine),
+            config("tampered", &tampered),
+            config("junk", &junk)
+        ),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), cache.path(), &[TRUSTED]);
+    let (status, body) = readyz(&server.url).await;
+    assert_eq!(status, 200, "{body}");
+    for (function, name) in [
+        ("fuel", "handler"),
+        ("tampered", "simple"),
+        ("junk", "transformer"),
+    ] {
+        let response = post_event(&server.url, function).await;
+        assert!(
+            response.status().is_success(),
+            "{function}: {}",
+            response.status()
+        );
+        assert_eq!(digest_of(&response), layer_digest(name), "{function}");
+    }
+    let text = metrics(&server.url).await;
+    assert_eq!(loads(&text, "compiled"), 3, "{text}");
+    assert_eq!(loads(&text, "precompiled"), 0, "{text}");
+    server.wait_for_log("precompiled code is for another engine");
+    let refused = server.wait_for_log("precompiled code is refused");
+    assert!(refused.contains("digest"), "{refused}");
+    server.wait_for_log("precompiled code does not load in this engine");
 }

@@ -3,13 +3,17 @@
 until 200 (what Knative waits for before routing), then POSTs one event and
 records its status and the time of that answer; stops the server and prints
 one JSON line. Unlike startup.py it does not require a 2xx, so a module whose
-function fails still measures its load (pull + compile) time.
+function fails still measures its load (pull + compile) time. The line also
+has the server's peak RSS (`maxrss_mb`: the largest of the server and the
+children it reaped, e.g. its compile worker, from wait4) and the CPU seconds
+of the whole run (`cpu_s`, user + system, children included).
 
 usage: ready.py --port P --path /fn --headers FILE --body FILE [--timeout S] [--log FILE] -- CMD...
 """
 import argparse
 import http.client
 import json
+import os
 import signal
 import subprocess
 import time
@@ -63,9 +67,17 @@ try:
         time.sleep(0.01)
 finally:
     proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    deadline = time.perf_counter() + 20
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() > deadline:
+            proc.kill()
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.01)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    result["maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
 print(json.dumps(result))

@@ -266,6 +266,13 @@ pub struct PullArgs {
     /// refused (its function keeps its previous version).
     #[arg(long, env = "WASMFN_MAX_ARTIFACT_MB", default_value_t = crate::registry::DEFAULT_MAX_ARTIFACT_MB)]
     pub max_artifact_mb: u64,
+    /// Load the native code an artifact pushed with `wasmfn push
+    /// --precompile` carries, instead of compiling its module, when it was
+    /// made by an engine like this one. That code runs without the Wasm
+    /// validator's guarantees: enable it only for repositories whose pushers
+    /// you trust as much as this image (README, "Precompiled artifacts").
+    #[arg(long, env = "WASMFN_TRUST_PRECOMPILED")]
+    pub trust_precompiled: bool,
 }
 
 impl PullArgs {
@@ -275,6 +282,7 @@ impl PullArgs {
             self.registry.to_options(),
             crate::registry::ModuleCache::new(cache_dir),
             self.max_artifact_mb << 20,
+            self.trust_precompiled,
         )
     }
 }
@@ -287,6 +295,16 @@ pub struct PushArgs {
     /// Where: `REGISTRY/REPO[:TAG]` (tag `latest` if none; `oci://` prefix
     /// accepted).
     pub reference: String,
+    /// Also push the module compiled for `wasmfn serve`'s engine, as a
+    /// second layer, so that hosts started with --trust-precompiled load it
+    /// without compiling. Compiled here, for this machine's CPU features:
+    /// a host whose engine differs compiles the module as usual.
+    #[arg(long)]
+    pub precompile: bool,
+    /// Precompile for hosts that meter fuel (`serve --fuel`, or a
+    /// configuration with a fuel limit).
+    #[arg(long, requires = "precompile")]
+    pub fuel: bool,
     /// Credentials and plain-HTTP registries.
     #[command(flatten)]
     pub registry: RegistryArgs,

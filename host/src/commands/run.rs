@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::event::{from_sdk, to_sdk, validate};
 use crate::observability::TraceContext;
 use crate::registry::{OciSource, SCHEME};
-use crate::routing::LoadedFunction;
+use crate::routing::{LoadedFunction, Version};
 use crate::sandbox::Sandbox;
 
 /// Exit code when the function says the event is `invalid`.
@@ -42,16 +42,31 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => FunctionConfig::default(),
     };
-    let bytes = match &oci {
-        Some(source) => args.registry.fetcher(None).fetch(source).await?,
-        None => std::fs::read(&args.module)
-            .with_context(|| format!("cannot read module {}", args.module.display()))?,
-    };
     let sandbox = Sandbox::new(
         args.sandbox
             .to_sandbox_config(None, config.limits.fuel.is_some())?,
     )?;
-    let function = LoadedFunction::compile(&sandbox, &name, &bytes, config)
+    let (bytes, shipped) = match &oci {
+        Some(source) => {
+            let fetched = args
+                .registry
+                .fetcher(None)
+                .fetch(source, sandbox.compatibility_hash())
+                .await?;
+            (fetched.module, fetched.precompiled)
+        }
+        None => (
+            std::fs::read(&args.module)
+                .with_context(|| format!("cannot read module {}", args.module.display()))?,
+            None,
+        ),
+    };
+    let digest = crate::routing::digest(&bytes);
+    let function = sandbox
+        .compile_with(&bytes, &digest, shipped.as_deref())
+        .and_then(|module| {
+            LoadedFunction::new(&name, Version::Serving, digest, bytes.len(), module, config)
+        })
         .with_context(|| format!("{}", args.module.display()))?;
 
     let text = read_event(&args.event)?;

@@ -17,6 +17,7 @@
 //! | `wasmfn_guest_log_dropped_total` | function, reason | guest log records dropped: `per_event` (past 256 in one event) or `rate` (past 1,000/s for the function) |
 //! | `wasmfn_log_lines_dropped_total` | | log lines dropped because stderr did not keep up (the writer never blocks a request) |
 //! | `wasmfn_registry_pulls_total` | result | `oci://` modules fetched: `cached` (from --cache-dir), `pulled`, or `failed` |
+//! | `wasmfn_module_loads_total` | result | modules made ready to serve, by how: `compiled` (Cranelift ran), `cached` (compiled-artifact cache in --cache-dir), `precompiled` (an artifact's precompiled layer, --trust-precompiled) |
 //! | `wasmfn_functions_waiting` | | configured functions not loaded yet (a first pull still failing): `/readyz` is 503 meanwhile |
 //! | `wasmfn_outbound_requests_total` | function, version, host, status | outbound HTTP requests of guests, by the response's status, or `denied` (not allowed, or a link-local/metadata address), `limit` (past `max_outbound_requests`), `timeout`, `error` (no response); `host` is `-` for a refused host, so a guest cannot add series |
 //! | `wasmfn_outbound_request_duration_seconds` | function, version, host | time from sending an outbound request to its response head |
@@ -157,6 +158,7 @@ pub struct Metrics {
     failed_reloads: Counter,
     log_lines_dropped: Counter,
     pulls: Family<ResultLabels, Counter>,
+    module_loads: Family<ResultLabels, Counter>,
     waiting: Gauge,
     rollbacks: Family<NameLabels, Counter>,
     functions: Mutex<HashMap<(String, &'static str), Arc<FunctionMetrics>>>,
@@ -258,6 +260,12 @@ impl Metrics {
             "oci:// modules fetched at load or reload, by result: cached, pulled, failed",
             pulls.clone(),
         );
+        let module_loads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "module_loads",
+            "Modules made ready to serve, by how: compiled, cached (compiled-artifact cache), precompiled (an artifact's precompiled layer)",
+            module_loads.clone(),
+        );
         let waiting = Gauge::default();
         registry.register(
             "functions_waiting",
@@ -277,6 +285,7 @@ impl Metrics {
             failed_reloads,
             log_lines_dropped,
             pulls,
+            module_loads,
             waiting,
             rollbacks,
             functions: Mutex::new(HashMap::new()),
@@ -319,6 +328,13 @@ impl Metrics {
     /// Counts one fetch of an `oci://` module: `cached`, `pulled` or `failed`.
     pub fn record_pull(&self, result: &'static str) {
         self.pulls.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts one module made ready: `compiled`, `cached` or `precompiled`.
+    pub fn record_module_load(&self, result: &'static str) {
+        self.module_loads
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     /// How many configured functions have not loaded yet.

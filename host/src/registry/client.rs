@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use tokio::io::AsyncWrite;
@@ -120,23 +120,69 @@ impl RegistryOptions {
                 "the manifest does not match the reference's digest".into(),
             ));
         }
-        let layer = artifact::wasm_layer(&manifest, max_bytes).map_err(refused)?;
-        let mut module = Capped::new(max_bytes, layer.size.max(0) as usize);
+        let layer = artifact::layers(&manifest, max_bytes)
+            .map_err(refused)?
+            .wasm;
+        let module = self.pull_layer(&client, source, &layer, max_bytes).await?;
+        Ok((manifest, module))
+    }
+
+    /// Pulls the blob `layer` of the artifact `source` names, refusing one
+    /// over `max_bytes` or whose bytes do not match its digest.
+    pub async fn pull_blob(
+        &self,
+        source: &OciSource,
+        layer: &OciDescriptor,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let registry = source.registry();
+        let client = self.client(registry);
+        let auth = self.auth(registry)?;
+        // oci-client authenticates lazily: a blob pull alone does not.
         client
-            .pull_blob(reference, &layer, &mut module)
+            .auth(
+                source.reference(),
+                &auth,
+                oci_client::RegistryOperation::Pull,
+            )
             .await
-            .map_err(|err| match module.over {
-                Some(size) => refused(artifact::too_large(size, max_bytes)),
-                None => failed(err),
-            })?;
-        let module = module.bytes;
-        if digest(&module) != layer.digest {
-            return Err(refused(format!(
-                "the module's bytes do not match the layer digest {}",
-                layer.digest
+            .map_err(|err| registry_error("pulling", source, err))?;
+        self.pull_layer(&client, source, layer, max_bytes).await
+    }
+
+    async fn pull_layer(
+        &self,
+        client: &Client,
+        source: &OciSource,
+        layer: &OciDescriptor,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let refused = |message: String| RegistryError::Artifact {
+            reference: source.to_string(),
+            message,
+        };
+        if u64::try_from(layer.size).map_or(true, |size| size > max_bytes) {
+            return Err(refused(artifact::too_large(
+                layer.size.max(0) as u64,
+                max_bytes,
             )));
         }
-        Ok((manifest, module))
+        let mut blob = Capped::new(max_bytes, layer.size.max(0) as usize);
+        client
+            .pull_blob(source.reference(), layer, &mut blob)
+            .await
+            .map_err(|err| match blob.over {
+                Some(size) => refused(artifact::too_large(size, max_bytes)),
+                None => registry_error("pulling", source, err),
+            })?;
+        let blob = blob.bytes;
+        if digest(&blob) != layer.digest {
+            return Err(refused(format!(
+                "the bytes of layer `{}` do not match its digest {}",
+                layer.media_type, layer.digest
+            )));
+        }
+        Ok(blob)
     }
 
     /// Pushes `artifact` holding `module` to `target`; returns
@@ -165,6 +211,12 @@ impl RegistryOptions {
             .push_blob(target, module, &artifact.layer_digest)
             .await
             .map_err(failed)?;
+        if let Some((code, code_digest)) = &artifact.precompiled {
+            client
+                .push_blob(target, code, code_digest)
+                .await
+                .map_err(failed)?;
+        }
         client
             .push_blob(target, &artifact.config, &config_digest)
             .await

@@ -23,7 +23,7 @@ use super::files::{MAX_MODULE_BYTES, ModuleBytes, read_dir_modules};
 use super::rollout::{Rollout, Version};
 use super::table::{FunctionTable, LoadIssue, LoadedFunction};
 use crate::config::{Config, VersionSource};
-use crate::registry::{Fetcher, RegistryError};
+use crate::registry::{Fetched, Fetcher, RegistryError};
 use crate::sandbox::{CompiledModule, Sandbox, SandboxError};
 
 /// Why the functions directory, or one module in it, could not be loaded.
@@ -251,14 +251,23 @@ impl Loader {
             .iter()
             .map(|(name, source)| (name.clone(), PathBuf::from(source.to_string())))
             .collect();
-        for (name, fetched) in self.fetcher.fetch_all(sources).await {
+        // Precompiled code that came with a fetched module, by its digest.
+        let mut shipped: HashMap<String, Vec<u8>> = HashMap::new();
+        let engine = self.sandbox.compatibility_hash();
+        for (name, fetched) in self.fetcher.fetch_all(sources, engine).await {
             if read.iter().any(|(local, _, _)| *local == name) {
                 continue;
             }
             let path = origins[&name].clone();
             let outcome = match fetched {
-                Ok(bytes) => {
+                Ok(Fetched {
+                    module: bytes,
+                    precompiled,
+                }) => {
                     let digest = crate::routing::digest(&bytes);
+                    if let Some(code) = precompiled {
+                        shipped.insert(digest.clone(), code);
+                    }
                     Ok(ModuleBytes {
                         size: bytes.len(),
                         bytes: (!known.contains(&digest)).then_some(bytes),
@@ -275,7 +284,8 @@ impl Loader {
         for (name, path, outcome) in read {
             let outcome = outcome.map(|mut module| {
                 if let Some(bytes) = module.bytes.take() {
-                    compiling.extend(self.start_compile(module.digest.clone(), bytes));
+                    let code = shipped.remove(&module.digest);
+                    compiling.extend(self.start_compile(module.digest.clone(), bytes, code));
                 }
                 (module.digest, module.size)
             });
@@ -408,9 +418,15 @@ impl Loader {
         Ok((table, issues))
     }
 
-    /// Starts compiling `bytes` unless its digest is already known; the task
-    /// ends when the outcome is recorded.
-    fn start_compile(&self, digest: String, bytes: Vec<u8>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Starts compiling `bytes` (or loading its `shipped` precompiled code)
+    /// unless its digest is already known; the task ends when the outcome
+    /// is recorded.
+    fn start_compile(
+        &self,
+        digest: String,
+        bytes: Vec<u8>,
+        shipped: Option<Vec<u8>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         {
             let mut modules = self.lock();
             if modules.contains_key(&digest) {
@@ -428,7 +444,7 @@ impl Loader {
             let _slot = slots.acquire_owned().await.expect("semaphore never closed");
             let key = digest.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                let outcome = sandbox.compile(&bytes, &key);
+                let outcome = sandbox.compile_with(&bytes, &key, shipped.as_deref());
                 release_compiler_memory();
                 outcome
             })

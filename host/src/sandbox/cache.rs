@@ -4,6 +4,11 @@
 //!
 //! The directory must be private to this process (an `emptyDir` in the
 //! Knative Service): wasmtime trusts precompiled artifacts it deserializes.
+//!
+//! Code shipped with a module (a registry artifact's precompiled layer,
+//! under `--trust-precompiled`) is tried after a cache miss and, once it
+//! loads, written to the cache like compiled code. Every load is counted in
+//! `wasmfn_module_loads_total` by how: `cached`, `precompiled`, `compiled`.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -11,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
+
+use crate::observability::Metrics;
 
 /// Where compiled components are kept, if anywhere.
 pub(super) struct ArtifactCache {
@@ -36,16 +43,19 @@ impl ArtifactCache {
     }
 
     /// The component for `bytes` (whose digest is `digest`): from the cache
-    /// when present, else compiled by `precompile` and written to the cache.
+    /// when present, else `shipped` code if it loads, else compiled by
+    /// `precompile`; written to the cache in both latter cases.
     pub(super) fn component(
         &self,
         engine: &Engine,
         bytes: &[u8],
         digest: &str,
+        shipped: Option<&[u8]>,
         precompile: impl FnOnce(&[u8]) -> wasmtime::Result<Vec<u8>>,
     ) -> wasmtime::Result<Component> {
         self.cached(
             digest,
+            shipped,
             || precompile(bytes),
             // SAFETY: see `cached`.
             |path| unsafe { Component::deserialize_file(engine, path) },
@@ -60,10 +70,12 @@ impl ArtifactCache {
         engine: &Engine,
         bytes: &[u8],
         digest: &str,
+        shipped: Option<&[u8]>,
         precompile: impl FnOnce(&[u8]) -> wasmtime::Result<Vec<u8>>,
     ) -> wasmtime::Result<Module> {
         self.cached(
             digest,
+            shipped,
             || precompile(bytes),
             // SAFETY: see `cached`.
             |path| unsafe { Module::deserialize_file(engine, path) },
@@ -72,29 +84,38 @@ impl ArtifactCache {
         )
     }
 
-    /// A compiled artifact by `digest`: read with `from_file`, or made by
-    /// `precompile`, written (when there is a cache), and loaded with
-    /// `from_bytes`. Deserializing is sound because every file was written
-    /// by `precompile` of an engine with the same compatibility hash (its
-    /// name says so), into a directory only this host writes (module docs),
-    /// and `from_bytes` loads what was produced just now for this engine's
-    /// settings, by this process or its own compile worker.
+    /// A compiled artifact by `digest`: read with `from_file`, else
+    /// `shipped` loaded with `from_bytes`, else made by `precompile` and
+    /// loaded with `from_bytes`; what was loaded from bytes is written to
+    /// the cache (when there is one).
+    ///
+    /// Deserializing is sound because every file was written by an engine
+    /// with the same compatibility hash (its name says so) into a directory
+    /// only this host writes (module docs), and bytes from `precompile` were
+    /// produced just now for this engine's settings, by this process or its
+    /// own compile worker. `shipped` code is the operator's explicit trust
+    /// (`--trust-precompiled`): wasmtime checks that it was made by this
+    /// wasmtime for these settings and CPU features, not that its code is
+    /// safe; its bytes match the digest named in the manifest that the
+    /// function's source pins.
     fn cached<T>(
         &self,
         digest: &str,
+        shipped: Option<&[u8]>,
         precompile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
         from_file: impl FnOnce(&Path) -> wasmtime::Result<T>,
-        from_bytes: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
+        from_bytes: impl Fn(&[u8]) -> wasmtime::Result<T>,
     ) -> wasmtime::Result<T> {
-        let Some(dir) = &self.dir else {
-            return from_bytes(&precompile()?);
-        };
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        let path = dir.join(format!("{hex}-{}.cwasm", self.engine_key));
-        if path.exists() {
-            match from_file(&path) {
+        let path = self
+            .dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{hex}-{}.cwasm", self.engine_key)));
+        if let Some(path) = path.as_ref().filter(|path| path.exists()) {
+            match from_file(path) {
                 Ok(compiled) => {
                     tracing::debug!(%digest, "compiled-artifact cache hit");
+                    Metrics::global().record_module_load("cached");
                     return Ok(compiled);
                 }
                 Err(err) => {
@@ -102,18 +123,42 @@ impl ArtifactCache {
                 }
             }
         }
+        if let Some(shipped) = shipped {
+            match from_bytes(shipped) {
+                Ok(loaded) => {
+                    tracing::info!(%digest, bytes = shipped.len(), "loaded the artifact's precompiled code (--trust-precompiled): not compiling");
+                    Metrics::global().record_module_load("precompiled");
+                    if let Some(path) = &path {
+                        write(path, shipped);
+                    }
+                    return Ok(loaded);
+                }
+                Err(err) => {
+                    tracing::warn!(%digest, "the artifact's precompiled code does not load in this engine ({err:#}); compiling the module instead")
+                }
+            }
+        }
         let artifact = precompile()?;
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let tmp = path.with_extension(format!(
-            "tmp{}-{}",
-            std::process::id(),
-            WRITES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = std::fs::write(&tmp, &artifact).and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(err) = written {
-            tracing::warn!(path = %path.display(), "cannot write the compiled-artifact cache: {err}");
-            let _ = std::fs::remove_file(&tmp);
+        Metrics::global().record_module_load("compiled");
+        if let Some(path) = &path {
+            write(path, &artifact);
         }
         from_bytes(&artifact)
+    }
+}
+
+/// Writes `artifact` to `path` through a temporary file and a rename, so a
+/// reader never sees a partial file; failures only warn.
+fn write(path: &Path, artifact: &[u8]) {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::write(&tmp, artifact).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), "cannot write the compiled-artifact cache: {err}");
+        let _ = std::fs::remove_file(&tmp);
     }
 }

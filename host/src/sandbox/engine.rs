@@ -89,6 +89,8 @@ pub struct Sandbox {
     linker: Linker<InstanceState>,
     command_linker: wasmtime::Linker<CommandState>,
     cache: ArtifactCache,
+    /// The engine's compatibility hash, hex ([`compatibility_hash`]).
+    compatibility: String,
     pub(super) config: SandboxConfig,
     memory_reset: MemoryReset,
     /// One permit per live instance of any form (fresh or kept warm):
@@ -157,6 +159,7 @@ impl Sandbox {
         let cache = ArtifactCache::new(&engine, config.cache_dir.as_deref());
         let slots = Arc::new(Semaphore::new(config.max_instances as usize));
         Ok(Arc::new(Sandbox {
+            compatibility: compatibility_hash(&engine),
             engine,
             linker,
             command_linker,
@@ -165,6 +168,28 @@ impl Sandbox {
             memory_reset,
             slots,
         }))
+    }
+
+    /// The engine's compatibility hash: 64 hex digits that are equal for
+    /// two engines exactly when code one precompiles can load in the other
+    /// (same wasmtime, target, CPU features and code settings). Precompiled
+    /// layers of registry artifacts are keyed to it.
+    pub fn compatibility_hash(&self) -> &str {
+        &self.compatibility
+    }
+
+    /// Precompiles `bytes` (a component or a WASI command) for this engine,
+    /// within the compile bounds if any: what `wasmfn push --precompile`
+    /// ships, and what [`Self::compile_with`] accepts as `shipped`.
+    pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, SandboxError> {
+        GuestForm::of(bytes).map_err(SandboxError::Compile)?;
+        precompile_component(
+            &self.engine,
+            self.config.compile_bounds.as_ref(),
+            self.config.meter_fuel,
+            bytes,
+        )
+        .map_err(SandboxError::compile)
     }
 
     /// How instance memory is reset between events on this machine.
@@ -178,6 +203,21 @@ impl Sandbox {
     /// world, a core module must be a WASI preview 1 command (`_start`).
     /// Either must fit one slot of the pooling allocator.
     pub fn compile(&self, bytes: &[u8], digest: &str) -> Result<CompiledModule, SandboxError> {
+        self.compile_with(bytes, digest, None)
+    }
+
+    /// [`Self::compile`], loading `shipped` — code precompiled for this
+    /// engine that came with the module (a registry artifact's precompiled
+    /// layer, fetched only under `--trust-precompiled`) — instead of
+    /// compiling, unless the artifact cache already holds the module's code.
+    /// Code that does not load (wasmtime refuses code of another engine) is
+    /// logged and the module compiled: `shipped` never fails a load.
+    pub fn compile_with(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+        shipped: Option<&[u8]>,
+    ) -> Result<CompiledModule, SandboxError> {
         let form = GuestForm::of(bytes).map_err(SandboxError::Compile)?;
         let precompile = |bytes: &[u8]| {
             precompile_component(
@@ -192,7 +232,7 @@ impl Sandbox {
             GuestForm::Component => {
                 let component = self
                     .cache
-                    .component(&self.engine, bytes, digest, precompile)
+                    .component(&self.engine, bytes, digest, shipped, precompile)
                     .map_err(SandboxError::compile)?;
                 let footprint = Footprint::of_component(&component, bytes)?;
                 let pre = self
@@ -205,7 +245,7 @@ impl Sandbox {
             GuestForm::Command => {
                 let module = self
                     .cache
-                    .module(&self.engine, bytes, digest, precompile)
+                    .module(&self.engine, bytes, digest, shipped, precompile)
                     .map_err(SandboxError::compile)?;
                 let footprint = Footprint::of_command(&module)?;
                 let pre = self
@@ -299,6 +339,30 @@ pub(super) fn compile_engine(meter_fuel: bool) -> wasmtime::Result<Engine> {
     Engine::new(&code_config(meter_fuel))
 }
 
+/// The engine's `precompile_compatibility_hash`, fed to SHA-256 and
+/// written as hex: stable across processes and machines (the standard
+/// library's `DefaultHasher` may change between Rust releases), so it can
+/// name the engine in a registry artifact.
+fn compatibility_hash(engine: &Engine) -> String {
+    use sha2::Digest as _;
+    use std::hash::{Hash, Hasher};
+
+    /// A `Hasher` over SHA-256; `finish` is never read by wasmtime's `Hash`.
+    struct Sha256Hasher(sha2::Sha256);
+    impl Hasher for Sha256Hasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            let digest = self.0.clone().finalize();
+            u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+        }
+    }
+    let mut hasher = Sha256Hasher(sha2::Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:x}", hasher.0.finalize())
+}
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is
 /// dropped. A thread, not a task: it must tick even when every runtime
 /// worker is busy running guests.
@@ -314,4 +378,35 @@ fn spawn_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compatibility_hash_follows_code_settings_not_limits() {
+        let hash = |config: SandboxConfig| {
+            Sandbox::new(config)
+                .unwrap()
+                .compatibility_hash()
+                .to_owned()
+        };
+        let serving = hash(SandboxConfig::default());
+        assert_eq!(serving.len(), 64, "{serving}");
+        // What `wasmfn push --precompile` ships is keyed the same whatever
+        // the serving host's limits, and the compile worker's code is too.
+        let small = SandboxConfig {
+            max_instances: 4,
+            max_memory_bytes: 16 << 20,
+            ..SandboxConfig::default()
+        };
+        assert_eq!(hash(small), serving);
+        assert_eq!(compatibility_hash(&compile_engine(false).unwrap()), serving);
+        let fuel = SandboxConfig {
+            meter_fuel: true,
+            ..SandboxConfig::default()
+        };
+        assert_ne!(hash(fuel), serving);
+    }
 }
