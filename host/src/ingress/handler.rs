@@ -7,8 +7,8 @@
 //! 3. `admit`: the body read and decoded into one event or a batch
 //!    (`extract.rs`), then one concurrency permit per event; the reply.
 //! 4. `deliver`: one event — its version (`choose_version`: the serving one
-//!    or a canary), its trace span, dedup, then its outputs to the sink
-//!    (sink mode) or back for the reply.
+//!    or a canary), its trace span, dedup, then its outputs sent on by the
+//!    function's `Destination` (`outputs/`): to the sink, or back for the reply.
 //! 5. `LoadedFunction::execute` (`routing/table.rs`): the guest's verdict as
 //!    an [`Error`], its outputs bounded and given their ids.
 //! 6. `Sandbox::call` (`sandbox/call.rs`): one instance (fresh or warm) of
@@ -24,12 +24,10 @@ use tracing::{Instrument, Span};
 
 use super::extract::{Incoming, parse_request, read_body};
 use super::server::App;
-use crate::config::Output;
 use crate::error::Error;
 use crate::event::Event;
 use crate::observability::TraceContext;
 use crate::observability::metrics::outcome;
-use crate::outputs::{reply_batch, reply_single};
 use crate::routing::{DedupWindow, LoadedFunction, choose_version};
 
 /// Response header naming the digest of the module that handled the request
@@ -114,25 +112,21 @@ async fn admit<'a>(
     let _in_flight = function.admit(incoming.len())?;
     match incoming {
         Incoming::Single(event) => {
-            let outputs = deliver(app, function, &parts.headers, &event, span, answered).await?;
-            match &function.output {
-                Output::Reply => reply_single(outputs),
-                Output::Sink(_) => Ok(http::StatusCode::ACCEPTED.into_response()),
-            }
+            let left = deliver(app, function, &parts.headers, &event, span, answered).await?;
+            function.destination.answer_single(left)
         }
         Incoming::Batch(events) => {
-            let mut replies = Vec::new();
+            let mut left = Vec::new();
             for event in &events {
-                replies
-                    .extend(deliver(app, function, &parts.headers, event, span, answered).await?);
+                left.extend(deliver(app, function, &parts.headers, event, span, answered).await?);
             }
-            reply_batch(replies)
+            function.destination.answer_batch(left)
         }
     }
 }
 
 /// One event executed by the function's version for it (unless dedup has
-/// seen it), then — in sink mode — every output delivered in order. Returns
+/// seen it), then its outputs sent on by the function's destination. Returns
 /// the outputs still to be replied (none in sink mode). The event's trace
 /// (from the request `headers` or the event) tags its log lines and
 /// continues to the sink; its log span is left in `current`, its version in
@@ -172,15 +166,10 @@ async fn deliver<'a>(
         if let Some(rollout) = &function.rollout {
             rollout.record(function.name(), role, &executed);
         }
-        let mut outputs = executed?;
-        if let Output::Sink(url) = &function.output {
-            for output in &outputs {
-                app.sink
-                    .deliver(url, output, &trace, version.metrics())
-                    .await?;
-            }
-            outputs.clear();
-        }
+        let outputs = function
+            .destination
+            .send(&app.sink, executed?, &trace, version.metrics())
+            .await?;
         if let Some((window, key)) = dedup {
             window.remember(key, &outputs);
         }

@@ -9,7 +9,6 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::config::Output;
 use crate::routing::{FunctionTable, LoadedFunction};
 use crate::sandbox::Sandbox;
 
@@ -95,20 +94,14 @@ fn describe_one(table: &FunctionTable, sandbox: &Sandbox, f: &LoadedFunction) ->
         digest: f.digest.clone(),
         size: f.size,
         loaded_at: metrics.module().map(|m| rfc3339(m.loaded_at)),
-        output: match f.output {
-            Output::Reply => "reply",
-            Output::Sink(_) => "sink",
-        },
-        sink: match &f.output {
-            Output::Reply => None,
-            Output::Sink(url) => Some(url.to_string()),
-        },
+        output: f.destination.mode(),
+        sink: f.destination.sink().map(ToString::to_string),
         limits: LimitsInfo {
             timeout_ms: timeout.as_millis(),
             memory_mb: memory >> 20,
-            max_output_events: f.limits.max_output_events,
-            max_output_bytes: f.limits.max_output_bytes,
-            max_concurrency: f.limits.max_concurrency,
+            max_output_events: f.limits().max_output_events,
+            max_output_bytes: f.limits().max_output_bytes,
+            max_concurrency: f.limits().max_concurrency,
         },
         settings: f
             .context
@@ -167,16 +160,12 @@ pub fn log_summary(table: &FunctionTable, dir: &Path) {
         table.default_name().unwrap_or("none"),
     );
     for f in functions {
-        let output = match &f.output {
-            Output::Reply => "reply".to_owned(),
-            Output::Sink(url) => format!("sink {url}"),
-        };
         let _ = write!(
             block,
             "\n  {:<16} POST /{:<16} {:<40} {} {:>9} bytes  settings {:?}",
             f.name(),
             f.name(),
-            output,
+            f.destination.to_string(),
             f.digest,
             f.size,
             f.context.settings.keys(),

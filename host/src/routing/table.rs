@@ -14,21 +14,21 @@ use sha2::{Digest, Sha256};
 
 use super::DedupWindow;
 use super::rollout::{Rollout, Version};
-use crate::config::{FunctionConfig, FunctionLimits, Instances, Output};
+use crate::config::{FunctionConfig, FunctionLimits, Instances};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
 use crate::observability::{FunctionMetrics, Metrics, TraceContext};
-use crate::outputs::{check_bounds, prepare};
+use crate::outputs::{Destination, check_bounds, prepare};
 use crate::sandbox::{
     CompiledModule, GuestContext, GuestForm, Outbound, Sandbox, SandboxError, WarmInstances,
 };
 
 /// A function ready to serve: its compiled module and its configuration.
 pub struct LoadedFunction {
-    /// Name and settings, shared with every instance.
+    /// Name, settings and limits, shared with every instance.
     pub context: Arc<GuestContext>,
-    /// Where its output events go.
-    pub output: Output,
+    /// Where its output events go and how its answer is formed.
+    pub destination: Destination,
     /// `sha256:<hex>` of the `.wasm` bytes.
     pub digest: String,
     /// [`Self::digest`] as a response header value.
@@ -37,8 +37,6 @@ pub struct LoadedFunction {
     pub size: usize,
     /// The compiled, linked component.
     pub module: CompiledModule,
-    /// Its limits.
-    pub limits: FunctionLimits,
     /// Inputs recently handled, when `dedup` is configured.
     pub dedup: Option<DedupWindow>,
     /// Which version of the function this module is.
@@ -99,25 +97,21 @@ impl LoadedFunction {
         };
         let outbound = Outbound::new(config.allowed_outbound_hosts, &config.limits)?;
         Ok(LoadedFunction {
+            permits: Arc::new(Semaphore::new(config.limits.max_concurrency)),
             context: Arc::new(GuestContext {
                 name: name.into(),
                 settings: config.settings,
-                timeout: config.limits.timeout,
-                memory_bytes: config.limits.memory_bytes,
-                fuel: config.limits.fuel,
+                limits: config.limits,
                 metrics: Metrics::global().function(name, version.label()),
                 log_rate: Default::default(),
-                max_output_bytes: config.limits.max_output_bytes,
                 warm,
                 outbound,
             }),
-            output: config.output,
+            destination: Destination::new(config.output),
             digest_header: HeaderValue::from_str(&digest).expect("a hex digest is ASCII"),
             digest,
             size,
             module,
-            permits: Arc::new(Semaphore::new(config.limits.max_concurrency)),
-            limits: config.limits,
             dedup: config.dedup.as_ref().map(DedupWindow::new),
             version,
             rollout: None,
@@ -127,6 +121,11 @@ impl LoadedFunction {
     /// The function's name (its route and `.wasm` file stem).
     pub fn name(&self) -> &str {
         &self.context.name
+    }
+
+    /// Its limits (kept in its [`GuestContext`], the one copy).
+    pub fn limits(&self) -> &FunctionLimits {
+        &self.context.limits
     }
 
     /// Its metric handles, resolved once at load so events only touch them.
@@ -140,11 +139,12 @@ impl LoadedFunction {
     /// A batch larger than the cap takes the whole cap, so it still runs
     /// once the function is idle.
     pub fn admit(&self, events: usize) -> Result<OwnedSemaphorePermit, Error> {
-        let permits = events.clamp(1, self.limits.max_concurrency);
+        let max = self.limits().max_concurrency;
+        let permits = events.clamp(1, max);
         self.permits
             .clone()
             .try_acquire_many_owned(u32::try_from(permits).unwrap_or(u32::MAX))
-            .map_err(|_| Error::Overloaded(self.limits.max_concurrency))
+            .map_err(|_| Error::Overloaded(max))
     }
 
     /// Executes one event in the sandbox (a fresh instance, or a warm one
@@ -169,7 +169,7 @@ impl LoadedFunction {
             GuestError::Invalid(message) => Error::FunctionInvalid(message),
             GuestError::Failed(message) => Error::FunctionFailed(message),
         })?;
-        check_bounds(&outputs, &self.limits).map_err(Error::Output)?;
+        check_bounds(&outputs, self.limits()).map_err(Error::Output)?;
         prepare(event, &mut outputs).map_err(Error::Output)?;
         Ok(outputs)
     }

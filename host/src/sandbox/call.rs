@@ -20,8 +20,9 @@ impl Sandbox {
     /// The time limit and memory cap (bytes) an instance of `context` runs
     /// with: the function's own, else the sandbox's, memory capped by it.
     pub fn limits_of(&self, context: &GuestContext) -> (Duration, usize) {
-        let timeout = context.timeout.unwrap_or(self.config.timeout);
+        let timeout = context.limits.timeout.unwrap_or(self.config.timeout);
         let memory = context
+            .limits
             .memory_bytes
             .map_or(self.config.max_memory_bytes, |m| {
                 m.min(self.config.max_memory_bytes)
@@ -76,7 +77,7 @@ impl Sandbox {
         context: &GuestContext,
         deadline: Instant,
     ) -> u64 {
-        let fuel = context.fuel.unwrap_or(u64::MAX);
+        let fuel = context.limits.fuel.unwrap_or(u64::MAX);
         if self.config.meter_fuel {
             store
                 .set_fuel(fuel)

@@ -65,6 +65,7 @@ impl Sandbox {
         let stdin = encode_input(event)?;
         // Doubled data (base64 is 4/3 of it) plus room for the attributes.
         let stdout_limit = context
+            .limits
             .max_output_bytes
             .saturating_mul(2)
             .saturating_add(STDOUT_FRAMING_BYTES);

@@ -1,14 +1,15 @@
 //! [`GuestContext`]: who a guest is while it runs — the per-function name,
 //! settings, limits, metric handles, warm instances and outbound grant every
-//! instance of one loaded function shares.
+//! instance of one loaded function shares. It is the one value a function's
+//! configuration reaches the sandbox as: the routing table builds it once per
+//! loaded version and every `Store` holds an `Arc` of it, no field copied.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::component::WarmInstances;
 use super::guest_log::LogRate;
 use super::outbound::Outbound;
-use crate::config::Settings;
+use crate::config::{FunctionLimits, Settings};
 use crate::observability::FunctionMetrics;
 
 /// Who a guest is while it runs: its name (for logs) and its settings (for
@@ -19,19 +20,14 @@ pub struct GuestContext {
     pub name: Arc<str>,
     /// What the guest's `config.get` sees.
     pub settings: Settings,
-    /// Its time limit per event (`None`: the sandbox's).
-    pub timeout: Option<Duration>,
-    /// Its memory limit in bytes (`None`: the sandbox's, also the ceiling).
-    pub memory_bytes: Option<usize>,
-    /// Its fuel per event (`None`: unmetered).
-    pub fuel: Option<u64>,
+    /// Its limits as configured: time, memory and fuel per event (`None`:
+    /// the sandbox's), output bounds (`max_output_bytes` also bounds what a
+    /// command may write to stdout), concurrency.
+    pub limits: FunctionLimits,
     /// Its metric handles (instantiation time is measured here).
     pub metrics: Arc<FunctionMetrics>,
     /// Its guest-log rate limit, shared by all its events.
     pub log_rate: LogRate,
-    /// Its output data limit in bytes (`limits.max_output_bytes`), which
-    /// also bounds what a command may write to stdout.
-    pub max_output_bytes: usize,
     /// Its instances kept warm between events (`instances = "reused"`);
     /// `None`: a fresh instance per event.
     pub warm: Option<WarmInstances>,
