@@ -18,7 +18,8 @@
 #   MODULE.wasm  default target/functions/transformer-py.wasm (built by
 #                scripts/build-functions.sh target/functions, i.e. `wasmfn build`)
 # env: REPS (3), WASMFN_BIN (target/release/wasmfn), CPUS (unset: all cores;
-#      e.g. CPUS=0 pins the server to one core with taskset)
+#      e.g. CPUS=0 pins the server to one core with taskset), OUT (the results
+#      file, default bench/results/coldstart.md)
 set -euo pipefail
 bench=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$bench")
@@ -85,9 +86,9 @@ for rep in $(seq "$REPS"); do
   done
 done
 load_end=$(cut -d' ' -f1 /proc/loadavg)
-grep -h "precompiled code\|compiling" "$work/serve.log" | sed 's/^/    /' | sort | uniq -c | head -5 || true
+echo "log: $(grep -c "loaded the artifact's precompiled code" "$work/serve.log" || true) loads of precompiled code, $(grep -c "compiling the module instead" "$work/serve.log" || true) fallbacks to compiling"
 
-out=$bench/results/coldstart.md
+out=${OUT:-$bench/results/coldstart.md}
 {
   echo "# Cold start of a new pod, Python transformer from a registry ($(date -u +%F), $(git rev-parse --short HEAD))"
   echo
