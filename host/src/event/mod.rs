@@ -12,7 +12,7 @@ pub use crate::sandbox::bindings::wasmfn::function::types::{Error as GuestError,
 pub use binary::{PlainRequestError, decode_plain, percent_decode_attributes, write_headers};
 pub use identity::identity;
 pub use sdk::{from_sdk, to_sdk};
-pub use validate::{InvalidEvent, is_control, validate};
+pub use validate::{InvalidEvent, find_control, is_control, validate};
 
 /// The only CloudEvents version wasmfn speaks.
 pub const SPEC_VERSION: &str = "1.0";

@@ -85,7 +85,7 @@ pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
         .iter()
         .map(|(name, value)| (name.as_str(), Some(value)));
     for (name, value) in strings.into_iter().chain(extensions) {
-        if let Some(at) = value.and_then(|v| v.find(is_control)) {
+        if let Some(at) = value.and_then(|v| find_control(v.as_bytes())) {
             return Err(InvalidEvent::new(
                 name,
                 format!(
@@ -131,6 +131,19 @@ pub fn is_control(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
 }
 
+/// The byte offset of the first [`is_control`] character in `text` (UTF-8,
+/// or bytes that may not be), as `str::find(is_control)` gives it. A byte
+/// scan: U+0000-001F and U+007F are one byte each, U+0080-009F are `C2 80`
+/// to `C2 9F`, and no other character's encoding holds those sequences;
+/// decoding every character instead cost ~4x the instructions.
+pub fn find_control(text: &[u8]) -> Option<usize> {
+    text.iter().enumerate().position(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2 && text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
 /// Extension names are lowercase ASCII letters and digits and do not reuse a
 /// context attribute's name.
 pub(crate) fn validate_extension_name(name: &str) -> Result<(), InvalidEvent> {
@@ -156,6 +169,31 @@ pub(crate) fn validate_extension_name(name: &str) -> Result<(), InvalidEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_control_agrees_with_decoding_every_char() {
+        for text in [
+            "plain",
+            "",
+            "a\u{0}b",
+            "tab\there",
+            "\u{7f}",
+            "é\u{80}x",
+            "ü\u{9f}",
+            "\u{a0}\u{c2}\u{ff} ok",
+            "日本\u{85}",
+            "x\u{1b}[2m",
+        ] {
+            assert_eq!(
+                find_control(text.as_bytes()),
+                text.find(is_control),
+                "{text:?}"
+            );
+        }
+        // Not UTF-8: a lone C2 is no control.
+        assert_eq!(find_control(b"\xc2"), None);
+        assert_eq!(find_control(b"\xc2A\xc2\x85"), Some(2));
+    }
 
     pub(crate) fn minimal() -> Event {
         crate::event::test_event("/s", "1")

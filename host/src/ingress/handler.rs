@@ -26,8 +26,8 @@ use super::extract::{Incoming, parse_request, read_body};
 use super::server::App;
 use crate::error::Error;
 use crate::event::Event;
-use crate::observability::TraceContext;
 use crate::observability::metrics::outcome;
+use crate::observability::{TraceContext, event_span};
 use crate::routing::{DedupWindow, LoadedFunction, choose_version};
 
 /// Response header naming the digest of the module that handled the request
@@ -142,13 +142,12 @@ async fn deliver<'a>(
     let trace = TraceContext::continue_from(headers, event);
     let (version, role) = choose_version(function, event);
     *answered = version;
-    let span = tracing::info_span!(
-        "event",
-        function = function.name(),
-        digest = %version.digest,
-        id = %event.id,
-        r#type = %event.type_,
-        trace_id = %trace.trace_id(),
+    let span = event_span(
+        function.name(),
+        &version.digest,
+        &event.id,
+        &event.type_,
+        trace.trace_id(),
     );
     *current = span.clone();
     async {

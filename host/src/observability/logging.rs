@@ -2,10 +2,10 @@
 //! text or, with `WASMFN_LOG_FORMAT=json`, as JSON lines that carry the fields
 //! of the spans they happen in (an event's `function`, `digest`, `id`, `trace_id`).
 //!
-//! Lines are written by a background thread (`tracing-appender`), so a
-//! request never waits on a `write(2)` to stderr, and under load many lines
-//! go out in one write. When its queue is full — stderr is not being read
-//! fast enough, or not at all — new lines are dropped and counted
+//! Lines are written by a background thread ([`log_writer`](super::log_writer)),
+//! so a request never waits on a `write(2)` to stderr, and under load many
+//! lines go out in one write. When its queue is full — stderr is not being
+//! read fast enough, or not at all — new lines are dropped and counted
 //! (`wasmfn_log_lines_dropped_total`) rather than making requests wait:
 //! before, a stuck stderr reader blocked every request that logged.
 //!
@@ -13,26 +13,20 @@
 //! so a value from a request or a guest can never start a forged line.
 
 use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::event::is_control;
-
-/// What the writer dropped, once [`init`] ran.
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
-
-/// Log lines dropped so far because the queue to stderr was full.
-pub(super) fn dropped_lines() -> u64 {
-    DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
-}
+use super::event_span::LazyFields;
+use super::log_writer::{LogGuard, LogQueue};
+use crate::event::{find_control, is_control};
 
 /// Installs the global subscriber. Keep the returned guard until the
 /// process ends: dropping it flushes the lines still queued.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init() -> WorkerGuard {
+pub fn init() -> LogGuard {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // WASI preview 1 opens an info span per host call of a command
     // (`fd_write{fd=Fd(2) ...}`): noise on every guest log line, and work on
@@ -43,27 +37,34 @@ pub fn init() -> WorkerGuard {
     // oci-client logs registry bearer tokens at debug level; credentials
     // must never reach a log line, whatever RUST_LOG says.
     let filter = filter.add_directive("oci_client=info".parse().expect("a valid directive"));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        // The queue is allocated up front: the default 128,000 lines cost
-        // ~3.5 MiB of idle RSS; 8,192 is still seconds of logging at load.
-        .buffered_lines_limit(8192)
-        .thread_name("wasmfn-log")
-        .finish(std::io::stderr());
-    let _ = DROPPED.set(writer.error_counter());
+    let (writer, guard) = super::log_writer::spawn(std::io::stderr());
     let ansi = std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
+    // LazyFields below the formatter: an event's span fields are formatted
+    // only for the lines written inside it (`event_span`).
+    let below = tracing_subscriber::registry().with(filter).with(LazyFields);
+    // Text off a terminal: `Escaping` escapes every control character of a
+    // line, so the formatter's own per-character pass over each message
+    // (~2k instructions per guest log line) is not needed; on a terminal,
+    // where `Escaping` lets ESC through for colours, it stays.
+    let format = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_ansi_sanitization(ansi);
     if std::env::var("WASMFN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         // JSON strings escape control characters themselves.
-        builder.with_writer(writer).json().init();
+        below
+            .with(
+                format
+                    .with_ansi_sanitization(true)
+                    .json()
+                    .with_writer(writer),
+            )
+            .init();
     } else {
-        builder
-            .with_writer(Escaping {
+        below
+            .with(format.with_writer(Escaping {
                 inner: writer,
                 ansi,
-            })
+            }))
             .init();
     }
     guard
@@ -79,8 +80,8 @@ struct Escaping<W> {
     ansi: bool,
 }
 
-impl<'a> MakeWriter<'a> for Escaping<NonBlocking> {
-    type Writer = Escaping<NonBlocking>;
+impl<'a> MakeWriter<'a> for Escaping<LogQueue> {
+    type Writer = Escaping<LogQueue>;
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
@@ -90,11 +91,11 @@ impl<'a> MakeWriter<'a> for Escaping<NonBlocking> {
 impl<W: Write> Write for Escaping<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let line = buf.strip_suffix(b"\n").unwrap_or(buf);
-        let text = String::from_utf8_lossy(line);
-        if !text.contains(|c| self.escapes(c)) {
+        if !self.needs_escaping(line) {
             self.inner.write_all(buf)?;
             return Ok(buf.len());
         }
+        let text = String::from_utf8_lossy(line);
         let mut escaped = String::with_capacity(buf.len() + 16);
         for c in text.chars() {
             match c {
@@ -120,6 +121,20 @@ impl<W: Write> Write for Escaping<W> {
 impl<W> Escaping<W> {
     fn escapes(&self, c: char) -> bool {
         is_control(c) && !(self.ansi && c == '\u{1b}')
+    }
+
+    /// Whether `line` holds a character [`Self::escapes`] would change: a
+    /// byte scan, as most lines hold none (decoding every char of every
+    /// line first cost ~6k instructions per guest log line).
+    fn needs_escaping(&self, line: &[u8]) -> bool {
+        let mut rest = line;
+        while let Some(at) = find_control(rest) {
+            if !(self.ansi && rest[at] == 0x1b) {
+                return true;
+            }
+            rest = &rest[at + 1..];
+        }
+        false
     }
 }
 

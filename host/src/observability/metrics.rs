@@ -347,7 +347,7 @@ impl Metrics {
         // The writer counts what it dropped; the counter follows it.
         self.log_lines_dropped
             .inner()
-            .fetch_max(super::logging::dropped_lines(), Ordering::Relaxed);
+            .fetch_max(super::log_writer::dropped_lines(), Ordering::Relaxed);
         let mut text = String::new();
         encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text

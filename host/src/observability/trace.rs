@@ -132,7 +132,14 @@ pub struct TraceId(u128);
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        // Into a buffer, written once: `{:032x}` of a u128 went through the
+        // formatter digit by digit, and every event's log span shows it.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 32];
+        for (i, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        f.write_str(std::str::from_utf8(&digits).expect("hex digits are ASCII"))
     }
 }
 
@@ -212,6 +219,18 @@ fn hex(digits: &str) -> Option<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_ids_show_as_32_hex_digits() {
+        for id in [
+            0u128,
+            1,
+            0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+            u128::MAX,
+        ] {
+            assert_eq!(TraceId(id).to_string(), format!("{id:032x}"));
+        }
+    }
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
