@@ -644,6 +644,37 @@ async fn precompiled_code_is_loaded_instead_of_compiling_only_when_trusted() {
         !log.iter().any(|line| line.contains("precompiled code")),
         "the layer was looked at without --trust-precompiled: {log:#?}"
     );
+
+    // `wasmfn run` takes the flag too.
+    let output = run_event(&format!("oci://{pushed}"), &["--trust-precompiled"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "wasmfn run: {stderr}");
+    assert!(
+        stderr.contains("loaded the artifact's precompiled code"),
+        "{stderr}"
+    );
+}
+
+/// `wasmfn run MODULE ARGS… --event -` on a small JSON event.
+fn run_event(module: &str, args: &[&str]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(WASMFN)
+        .args(["run", module, "--event", "-"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            br#"{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","data":{"a":1}}"#,
+        )
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Uploads `module` with a precompiled layer of `code` annotated as made
