@@ -2,12 +2,14 @@
 # wasmfn benchmark: wasmfn and its baselines, in the same run on the same machine.
 # Writes bench/results/<date>.md and bench/results/latest.md. See bench/README.md.
 #
-# usage: bench/run.sh [--no-build] [--skip-wasmtime-serve] [--skip-profile] [--skip-modules]
+# usage: bench/run.sh [--no-build] [--skip-wasmtime-serve] [--skip-profile] [--skip-modules] [--skip-languages]
 #   --no-build             use the existing target/release/wasmfn and target/functions
 #   --skip-wasmtime-serve  no baseline 2 (wasmtime serve); otherwise wasmtime-cli 48.0.8 is
 #                          installed into bench/.tools first if absent (~10-20 min on 2 cores)
 #   --skip-profile         no perf / callgrind profiles
 #   --skip-modules         no 10/100/1000-module startup test
+#   --skip-languages       no Python/JavaScript/C phase (bench/languages.sh, run last in the same run;
+#                          its table is appended to the report)
 # Setup installs what is missing: wrk (apt), the Flask baseline's venv (pip), oha 1.16.0 and
 # wasmtime-cli 48.0.8 (cargo install into bench/.tools).
 # env: DURATION (s, default 10) WARMUP (s, 3) REPS (3) CONCS ("1 16 64") MODULE_COUNTS ("10 100 1000")
@@ -22,7 +24,7 @@ root=$(dirname "$bench")
 lib=$bench/lib
 cd "$root"
 
-build=1 with_wasmtime=1 profile=1 modules=1
+build=1 with_wasmtime=1 profile=1 modules=1 languages=1
 for arg in "$@"; do
   case $arg in
     --no-build) build=0 ;;
@@ -30,7 +32,8 @@ for arg in "$@"; do
     --with-wasmtime-serve) with_wasmtime=1 ;;  # the default; kept for old command lines
     --skip-profile) profile=0 ;;
     --skip-modules) modules=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --skip-languages) languages=0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -94,8 +97,9 @@ fi
 # ---------------------------------------------------------------- build
 if [ "$build" = 1 ]; then
   say "build (release host, functions)"
-  cargo build --release -p wasmfn
-  scripts/build-functions.sh target/functions
+  # --workspace: the feature set scripts/test.sh builds (`-p wasmfn` alone rebuilds dependencies)
+  cargo build --release --workspace --bin wasmfn
+  WASMFN_BIN=target/release/wasmfn scripts/build-functions.sh target/functions  # every language
 fi
 [ -x target/release/wasmfn ] || die "target/release/wasmfn missing (drop --no-build)"
 # A private copy: a concurrent rebuild must not swap the binary mid-run.
@@ -445,11 +449,23 @@ EOF
   fi
 fi
 
+# ---------------------------------------------------------------- languages
+# Python (fresh and reused) against Flask running the same mapping code, JavaScript and the C
+# command: its own script (own ports, interleaved rounds), on the binary and guests built above.
+if [ "$languages" = 1 ]; then
+  say "languages (bench/languages.sh)"
+  "$bench/languages.sh" --no-build
+fi
+
 # ---------------------------------------------------------------- report
 say "report"
 record "{\"kind\":\"busy_end\",\"pct\":$(python3 "$lib/busy.py" 1)}"
 mkdir -p "$bench/results"
 cp "$results" "$bench/results/$(date -u +%F)-raw.jsonl"
 python3 "$lib/report.py" markdown "$results" >"$bench/results/$(date -u +%F).md"
+if [ "$languages" = 1 ]; then
+  { echo; echo "## Languages (bench/languages.sh, this run)"; sed -e '1d' -e 's/^## /### /' "$bench/results/languages-latest.md"; } \
+    >>"$bench/results/$(date -u +%F).md"
+fi
 cp "$bench/results/$(date -u +%F).md" "$bench/results/latest.md"
 echo "wrote bench/results/$(date -u +%F).md and bench/results/latest.md" >&2
