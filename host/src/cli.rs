@@ -33,13 +33,16 @@ pub enum Command {
     /// Serve the functions as `serve` does AND emulate, in memory, the Knative
     /// eventing pipeline the manifests describe (Broker, Triggers, PingSource,
     /// KafkaSink): the whole event path on one machine, for development.
+    #[cfg(feature = "dev")]
     Dev(DevArgs),
     /// Build every function in functions/ (Rust, Python, JavaScript, or a
     /// `build` script) into <name>.wasm files and list them with size and
     /// digest.
+    #[cfg(feature = "dev")]
     Build(BuildArgs),
     /// Create a function (Rust, Python or JavaScript) that builds and passes
     /// its tests at once.
+    #[cfg(feature = "dev")]
     New(NewArgs),
     /// Internal: compile one module read from stdin within bounds (the host
     /// runs it as a child process; see `sandbox/compile.rs`).
@@ -53,6 +56,7 @@ pub enum Command {
     /// by the host's own parser, the `--manifests` read by `dev`'s reader,
     /// and (with `--functions`) every destination on the host named by a
     /// function. Prints every problem; exit 1 if there is any.
+    #[cfg(feature = "dev")]
     Check(CheckArgs),
 }
 
@@ -188,6 +192,7 @@ pub struct RunArgs {
 }
 
 /// `wasmfn dev`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Args)]
 pub struct DevArgs {
     /// Directory of the pipeline manifests (Broker, Trigger, PingSource,
@@ -311,6 +316,7 @@ pub struct PushArgs {
 }
 
 /// `wasmfn check`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// A wasmfn.toml to check (repeatable). `${VAR}`s expand from the
@@ -331,6 +337,7 @@ pub struct CheckArgs {
 }
 
 /// `wasmfn build`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Directory for the <name>.wasm files [default: target/functions in the
@@ -351,6 +358,7 @@ pub struct BuildArgs {
 }
 
 /// `wasmfn new`.
+#[cfg(feature = "dev")]
 #[derive(Debug, Args)]
 pub struct NewArgs {
     /// The function's name: its directory (and crate), its .wasm file and

@@ -4,13 +4,14 @@
 //! HTTP, [`routing`] picks the loaded function, [`sandbox`] runs it in a fresh
 //! Wasm instance, [`outputs`] replies or forwards its events; [`registry`]
 //! pulls `oci://` modules and pushes them. [`config`] and
-//! [`cli`] sit at the edges; [`dev`] emulates the Knative eventing around
-//! the host for `wasmfn dev`; [`error`] maps every outcome to the status
-//! Knative acts on.
+//! [`cli`] sit at the edges; `dev` (feature "dev", on by default) emulates
+//! the Knative eventing around the host for `wasmfn dev`; [`error`] maps every
+//! outcome to the status Knative acts on.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod error;
 pub mod event;

@@ -28,15 +28,19 @@ fn main() -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Command::Run(args) => wasmfn::commands::run(args).await,
+            #[cfg(feature = "dev")]
             Command::Dev(args) => wasmfn::commands::dev(args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            #[cfg(feature = "dev")]
             Command::Build(args) => wasmfn::commands::build(args).map(|()| ExitCode::SUCCESS),
+            #[cfg(feature = "dev")]
             Command::New(args) => wasmfn::commands::new(args).map(|()| ExitCode::SUCCESS),
             Command::CompileWorker(_) => unreachable!("handled before the runtime starts"),
             Command::Push(args) => wasmfn::commands::push(args)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            #[cfg(feature = "dev")]
             Command::Check(args) => Ok(wasmfn::commands::check(args)),
         }
     })
