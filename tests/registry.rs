@@ -23,8 +23,9 @@ use support::{WASMFN, Wasmfn, client, digest_of, error_kind, module, post_event}
 /// Generous bound for things with no latency promise.
 const EVENTUALLY: Duration = Duration::from_secs(30);
 
-/// `wasmfn push FILE REF` with `args`; returns the last line of stdout.
-fn push(file: &Path, reference: &str, args: &[&str]) -> String {
+/// `wasmfn push FILE REF` with `args`; returns the last line of stdout
+/// (also used by `rollout.rs`).
+pub(crate) fn push(file: &Path, reference: &str, args: &[&str]) -> String {
     let output = Command::new(WASMFN)
         .arg("push")
         .arg(file)

@@ -1,6 +1,6 @@
 //! `[functions.<name>]`: one function's table, each of its keys validated by
 //! the module that owns it (output, settings, limits, dedup, outbound,
-//! canary, rollback).
+//! canary, rollback, shadow).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use super::outbound::AllowedHosts;
 use super::output::{Output, WireOutput};
 use super::rollback::{RollbackConfig, WireRollback};
 use super::settings::{Settings, read_settings};
+use super::shadow::{ShadowConfig, WireShadow};
 use super::vars::Vars;
 use crate::registry::OciSource;
 
@@ -43,6 +44,9 @@ pub struct FunctionConfig {
     pub canary: Option<CanaryConfig>,
     /// When that canary is taken out by itself (`None`: never).
     pub rollback: Option<RollbackConfig>,
+    /// A version given a copy of a share of its events, its outputs only
+    /// compared (never with a canary).
+    pub shadow: Option<ShadowConfig>,
 }
 
 /// `[functions.<name>]` as written.
@@ -66,6 +70,7 @@ pub(super) struct WireFunction {
     allowed_outbound_hosts: Vec<String>,
     canary: Option<WireCanary>,
     rollback: Option<WireRollback>,
+    shadow: Option<WireShadow>,
 }
 
 impl WireFunction {
@@ -96,6 +101,16 @@ impl WireFunction {
             .rollback
             .map(|rollback| rollback.validate().map_err(|err| err.under("rollback")))
             .transpose()?;
+        let shadow = self
+            .shadow
+            .map(|shadow| shadow.validate(vars).map_err(|err| err.under("shadow")))
+            .transpose()?;
+        if shadow.is_some() && canary.is_some() {
+            return Err(KeyError::new(
+                "shadow",
+                "a function has a `canary` or a `shadow`, not both; remove one of them",
+            ));
+        }
         if rollback.is_some() && canary.is_none() {
             return Err(KeyError::new(
                 "rollback",
@@ -113,6 +128,7 @@ impl WireFunction {
             allowed_outbound_hosts,
             canary,
             rollback,
+            shadow,
         })
     }
 }

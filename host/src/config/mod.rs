@@ -21,6 +21,8 @@
 //! allowed_outbound_hosts = ["https://refdata.example.com"]  # wasi:http; none by default
 //! canary = { source = "transformer-v2.wasm", weight = 10 }  # or an oci:// digest
 //! rollback = { max_error_rate = 0.05, min_events = 50, window_s = 60 }
+//! # or, instead of canary: a copy of 100% of the events, outputs only compared
+//! # shadow = { source = "transformer-next.wasm", sample = 100 }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,6 +43,7 @@ mod output;
 mod properties;
 mod rollback;
 mod settings;
+mod shadow;
 mod vars;
 
 pub use canary::{CanaryConfig, VersionSource};
@@ -59,6 +62,7 @@ pub use outbound::{AllowedHosts, Destination, canonical};
 pub use output::{InvalidSinkUrl, Output, SinkUrl, redacted};
 pub use rollback::RollbackConfig;
 pub use settings::Settings;
+pub use shadow::ShadowConfig;
 
 use vars::Vars;
 
@@ -523,6 +527,49 @@ mod tests {
             (
                 "canary = { source = \"a.wasm\", weight = 1 }\nrollback = { max_error_rate = 0.1, min_events = 5, window_s = 0 }",
                 "functions.t.rollback.window_s",
+            ),
+        ];
+        for (table, expected) in cases {
+            let msg = parse(&format!("[functions.t]\n{table}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(expected), "{table}: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_shadow_is_validated_and_excludes_a_canary() {
+        let config =
+            parse("[functions.t]\nshadow = { source = \"t-next.wasm\", sample = 100 }\n").unwrap();
+        assert_eq!(
+            config.function("t").shadow,
+            Some(ShadowConfig {
+                source: VersionSource::File {
+                    stem: "t-next".into()
+                },
+                sample: 100
+            })
+        );
+        let cases = [
+            (
+                "shadow = { source = \"t.wasm\", sample = 101 }",
+                "functions.t.shadow.sample",
+            ),
+            (
+                "shadow = { source = \"dir/t.wasm\", sample = 1 }",
+                "functions.t.shadow.source",
+            ),
+            (
+                "shadow = { source = \"t.wasm\", weight = 1 }",
+                "unknown field `weight`",
+            ),
+            (
+                "shadow = { source = \"a.wasm\", sample = 1 }\ncanary = { source = \"b.wasm\", weight = 1 }",
+                "functions.t.shadow: a function has a `canary` or a `shadow`, not both",
+            ),
+            (
+                "shadow = { source = \"a.wasm\", sample = 1 }\nrollback = { max_error_rate = 0.1, min_events = 5, window_s = 60 }",
+                "functions.t.rollback: applies only to a `canary`",
             ),
         ];
         for (table, expected) in cases {

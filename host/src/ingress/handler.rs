@@ -8,7 +8,9 @@
 //!    (`extract.rs`), then one concurrency permit per event; the reply.
 //! 4. `deliver`: one event — its version (`choose_version`: the serving one
 //!    or a canary), its trace span, dedup, then its outputs sent on by the
-//!    function's `Destination` (`outputs/`): to the sink, or back for the reply.
+//!    function's `Destination` (`outputs/`): to the sink, or back for the
+//!    reply; then, when sampled, a copy of it to the function's shadow
+//!    (`routing/shadow.rs`), which only compares.
 //! 5. `LoadedFunction::execute` (`routing/table.rs`): the guest's verdict as
 //!    an [`Error`], its outputs bounded and given their ids.
 //! 6. `Sandbox::call` (`sandbox/call.rs`): one instance (fresh or warm) of
@@ -167,10 +169,19 @@ async fn deliver<'a>(
         if let Some(rollout) = &function.rollout {
             rollout.record(function.name(), role, &executed);
         }
+        let outputs = executed?;
+        // Admitted (or shed) now, started once the real answer is formed.
+        let shadow = function
+            .shadow
+            .as_ref()
+            .and_then(|shadow| shadow.admit(function, &app.sandbox, event, &outputs, &trace));
         let outputs = function
             .destination
-            .send(&app.sink, executed?, &trace, version.metrics())
+            .send(&app.sink, outputs, &trace, version.metrics())
             .await?;
+        if let Some(run) = shadow {
+            run.start(app.sandbox.clone());
+        }
         if let Some((window, key)) = dedup {
             window.remember(key, &outputs);
         }

@@ -38,26 +38,35 @@ pub struct FunctionInfo {
     pub settings: Vec<String>,
     /// Requests handled so far, by outcome.
     pub events: BTreeMap<&'static str, u64>,
-    /// Its versions: the serving one and, when configured, its canary.
+    /// Its versions: the serving one and, when configured, its canary or
+    /// its shadow.
     pub versions: Vec<VersionInfo>,
 }
 
 /// One version of a function (issue 14).
 #[derive(Debug, Serialize)]
 pub struct VersionInfo {
-    /// `serving` or `canary`.
+    /// `serving`, `canary` or `shadow`.
     pub version: &'static str,
     /// `sha256:<hex>` of its module.
     pub digest: String,
-    /// Percent of the events it is given now.
+    /// Percent of the events it is given now (a shadow answers none).
     pub weight: u8,
-    /// `serving`, `active` (a canary taking its weight) or `rolled_back`.
+    /// Percent of the events copied to it (a shadow only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u8>,
+    /// `serving`, `active` (a canary taking its weight, a shadow sampling),
+    /// `rolled_back`, or `off` (a shadow with `sample = 0`).
     pub state: &'static str,
     /// When a canary was rolled back (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rolled_back_at: Option<String>,
     /// Events it handled so far, by outcome.
     pub events: BTreeMap<&'static str, u64>,
+    /// A shadow's sampled events so far by result: `match`, `mismatch`,
+    /// `error`, `shed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<BTreeMap<&'static str, u64>>,
 }
 
 /// The limits a function runs with.
@@ -116,16 +125,18 @@ fn describe_one(table: &FunctionTable, sandbox: &Sandbox, f: &LoadedFunction) ->
 }
 
 /// The versions of `f`: serving (its weight what the canary leaves), then
-/// its canary.
+/// its canary or its shadow.
 fn versions(f: &LoadedFunction) -> Vec<VersionInfo> {
     let canary_weight = f.rollout.as_ref().map_or(0, |r| r.effective_weight());
     let mut versions = vec![VersionInfo {
         version: f.version.label(),
         digest: f.digest.clone(),
         weight: 100 - canary_weight,
+        sample: None,
         state: "serving",
         rolled_back_at: None,
         events: f.metrics().events(),
+        results: None,
     }];
     if let Some(rollout) = &f.rollout {
         let rolled_back = rollout.rolled_back();
@@ -133,6 +144,7 @@ fn versions(f: &LoadedFunction) -> Vec<VersionInfo> {
             version: rollout.canary.version.label(),
             digest: rollout.canary.digest.clone(),
             weight: canary_weight,
+            sample: None,
             state: if rolled_back.is_some() {
                 "rolled_back"
             } else {
@@ -140,6 +152,19 @@ fn versions(f: &LoadedFunction) -> Vec<VersionInfo> {
             },
             rolled_back_at: rolled_back.map(rfc3339),
             events: rollout.canary.metrics().events(),
+            results: None,
+        });
+    }
+    if let Some(shadow) = &f.shadow {
+        versions.push(VersionInfo {
+            version: shadow.module.version.label(),
+            digest: shadow.module.digest.clone(),
+            weight: 0,
+            sample: Some(shadow.sample),
+            state: if shadow.sample > 0 { "active" } else { "off" },
+            rolled_back_at: None,
+            events: shadow.module.metrics().events(),
+            results: Some(shadow.results().into_iter().collect()),
         });
     }
     versions

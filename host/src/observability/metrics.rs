@@ -2,7 +2,7 @@
 //! `prometheus-client` crate): one registry with every family, and
 //! [`FunctionMetrics`], the per-function handles resolved when a function is
 //! loaded. Every per-function series also has a `version` label: `serving`,
-//! or `canary` for a function's canary (issue 14).
+//! `canary` for a function's canary or `shadow` for its shadow (issue 14).
 //!
 //! | metric | labels | what |
 //! |---|---|---|
@@ -22,6 +22,7 @@
 //! | `wasmfn_outbound_requests_total` | function, version, host, status | outbound HTTP requests of guests, by the response's status, or `denied` (not allowed, or a link-local/metadata address), `limit` (past `max_outbound_requests`), `timeout`, `error` (no response); `host` is `-` for a refused host, so a guest cannot add series |
 //! | `wasmfn_outbound_request_duration_seconds` | function, version, host | time from sending an outbound request to its response head |
 //! | `wasmfn_rollbacks_total` | function | canaries rolled back by their `rollback` rule |
+//! | `wasmfn_shadow_runs_total` | function, result | sampled events run on a function's shadow, by `result`: `match`, `mismatch` (outputs differ, `id` aside), `error` (the shadow failed), `shed` (not run: the host was busy) |
 //!
 //! The metrics are process-wide, like the log subscriber: [`Metrics::global`]
 //! is what `wasmfn serve` exposes, so loading and reloading need no handle
@@ -77,6 +78,12 @@ struct OutcomeLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    function: String,
     result: &'static str,
 }
 
@@ -161,6 +168,7 @@ pub struct Metrics {
     module_loads: Family<ResultLabels, Counter>,
     waiting: Gauge,
     rollbacks: Family<NameLabels, Counter>,
+    shadow_runs: Family<ShadowLabels, Counter>,
     functions: Mutex<HashMap<(String, &'static str), Arc<FunctionMetrics>>>,
 }
 
@@ -278,6 +286,12 @@ impl Metrics {
             "Canaries rolled back by their rollback rule (their failure rate over the window exceeded the serving version's)",
             rollbacks.clone(),
         );
+        let shadow_runs = Family::<ShadowLabels, Counter>::default();
+        registry.register(
+            "shadow_runs",
+            "Sampled events run on a function's shadow, by result: match, mismatch (outputs differ, id aside), error (the shadow failed), shed (not run: the host was busy)",
+            shadow_runs.clone(),
+        );
         Metrics {
             registry,
             families,
@@ -288,6 +302,7 @@ impl Metrics {
             module_loads,
             waiting,
             rollbacks,
+            shadow_runs,
             functions: Mutex::new(HashMap::new()),
         }
     }
@@ -297,7 +312,7 @@ impl Metrics {
         &GLOBAL
     }
 
-    /// The handles of `version` (`serving`, `canary`) of function `name`,
+    /// The handles of `version` (`serving`, `canary`, `shadow`) of function `name`,
     /// created on first use and shared by every module loaded in that role,
     /// so counters continue across reloads.
     pub fn function(&self, name: &str, version: &'static str) -> Arc<FunctionMetrics> {
@@ -313,6 +328,18 @@ impl Metrics {
         self.rollbacks
             .get_or_create(&NameLabels {
                 function: name.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one sampled event of function `name` run on its shadow (or
+    /// shed), by `result`: `match`, `mismatch`, `error`, `shed`. Shadow runs
+    /// are off the request path, so the series is looked up per run.
+    pub fn record_shadow(&self, name: &str, result: &'static str) {
+        self.shadow_runs
+            .get_or_create(&ShadowLabels {
+                function: name.to_owned(),
+                result,
             })
             .inc();
     }

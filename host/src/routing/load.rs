@@ -9,9 +9,10 @@
 //! broken function; on a reload any failure keeps the name's previous
 //! version serving.
 //!
-//! A function's canary (issue 14) loads the same way: a file of the
-//! directory (read like a function, then attached to its function instead of
-//! served at its own route) or an `oci://` source fetched with the others.
+//! A function's canary or shadow (issue 14) loads the same way: a file of
+//! the directory (read like a function, then attached to its function
+//! instead of served at its own route) or an `oci://` source fetched with the
+//! others.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::files::{MAX_MODULE_BYTES, ModuleBytes, read_dir_modules};
 use super::rollout::{Rollout, Version};
+use super::shadow::Shadow;
 use super::table::{FunctionTable, LoadIssue, LoadedFunction};
 use crate::config::{Config, VersionSource};
 use crate::registry::{Fetched, Fetcher, RegistryError};
@@ -235,18 +237,15 @@ impl Loader {
                 }
             })
             .collect();
-        // A canary from a registry is fetched with the functions, under
-        // `<function>@canary` (no file name has an `@`).
-        let canaries = canaries(config);
+        // A canary or shadow from a registry is fetched with the functions,
+        // under `<function>@canary` or `<function>@shadow` (no file name has
+        // an `@`).
+        let extras = extra_versions(config);
         let mut sources = sources;
-        sources.extend(
-            canaries
-                .iter()
-                .filter_map(|(_, (key, source))| match source {
-                    VersionSource::Oci(source) => Some((key.clone(), source.clone())),
-                    VersionSource::File { .. } => None,
-                }),
-        );
+        sources.extend(extras.iter().filter_map(|extra| match &extra.source {
+            VersionSource::Oci(source) => Some((extra.key.clone(), source.clone())),
+            VersionSource::File { .. } => None,
+        }));
         let origins: HashMap<String, PathBuf> = sources
             .iter()
             .map(|(name, source)| (name.clone(), PathBuf::from(source.to_string())))
@@ -304,15 +303,16 @@ impl Loader {
             .filter_map(|(_, _, outcome)| outcome.as_ref().ok().map(|(d, _)| d.clone()))
             .collect();
         let mut functions = Vec::with_capacity(read_outcomes.len());
-        let mut loaded_canaries = HashMap::new();
+        let mut loaded_extras = HashMap::new();
         let modules = self.lock();
         for (name, path, outcome) in read_outcomes {
-            // A canary's module runs as its function, with its configuration.
-            let (owner, version) = canaries
+            // A canary's or shadow's module runs as its function, with its
+            // configuration.
+            let (owner, version) = extras
                 .iter()
-                .find(|(_, (key, _))| *key == name)
-                .map_or((name.as_str(), Version::Serving), |(owner, _)| {
-                    (owner.as_str(), Version::Canary)
+                .find(|extra| extra.key == name)
+                .map_or((name.as_str(), Version::Serving), |extra| {
+                    (extra.owner.as_str(), extra.version)
                 });
             let loaded = outcome.and_then(|(digest, size)| match modules.get(&digest) {
                 Some(Compiled::Ready(module)) => LoadedFunction::new(
@@ -335,8 +335,8 @@ impl Loader {
                 Some(Compiled::Pending) | None => Ok(None),
             });
             let err = match loaded {
-                Ok(Some(function)) if version == Version::Canary => {
-                    loaded_canaries.insert(owner.to_owned(), function);
+                Ok(Some(function)) if version != Version::Serving => {
+                    loaded_extras.insert(owner.to_owned(), function);
                     continue;
                 }
                 Ok(Some(function)) => {
@@ -356,6 +356,7 @@ impl Loader {
                 .and_then(|old| match version {
                     Version::Serving => Some(old),
                     Version::Canary => old.rollout.as_ref().map(|r| &r.canary),
+                    Version::Shadow => old.shadow.as_ref().map(|s| &s.module),
                 });
             if let Some(old) = old {
                 // The previous version keeps serving unless the new
@@ -371,8 +372,8 @@ impl Loader {
                     used.insert(old.digest.clone());
                     match version {
                         Version::Serving => functions.push(function),
-                        Version::Canary => {
-                            loaded_canaries.insert(owner.to_owned(), function);
+                        Version::Canary | Version::Shadow => {
+                            loaded_extras.insert(owner.to_owned(), function);
                         }
                     }
                 }
@@ -387,25 +388,33 @@ impl Loader {
         drop(modules);
         used.extend(functions.iter().map(|f| f.digest.clone()));
         for function in &mut functions {
-            let settings = config.function(function.name());
-            let (Some(canary), Some(module)) = (
-                settings.canary.as_ref(),
-                loaded_canaries.remove(function.name()),
-            ) else {
+            let Some(extra) = loaded_extras.remove(function.name()) else {
                 continue;
             };
-            let previous = previous
-                .and_then(|p| p.find(function.name()))
-                .and_then(|old| old.rollout.as_ref());
-            function.rollout = Some(Rollout::new(
-                Arc::new(module),
-                canary,
-                settings.rollback,
-                previous,
-            ));
+            let settings = config.function(function.name());
+            match (extra.version, &settings.canary, &settings.shadow) {
+                (Version::Canary, Some(canary), _) => {
+                    let previous = previous
+                        .and_then(|p| p.find(function.name()))
+                        .and_then(|old| old.rollout.as_ref());
+                    function.rollout = Some(Rollout::new(
+                        Arc::new(extra),
+                        canary,
+                        settings.rollback,
+                        previous,
+                    ));
+                }
+                (Version::Shadow, _, Some(shadow)) => {
+                    let previous = previous
+                        .and_then(|p| p.find(function.name()))
+                        .and_then(|old| old.shadow.as_ref());
+                    function.shadow = Some(Shadow::new(Arc::new(extra), shadow, previous));
+                }
+                _ => {}
+            }
         }
-        for name in loaded_canaries.keys() {
-            tracing::warn!(function = %name, "a canary is configured for a function with no serving version; it serves nothing");
+        for (name, extra) in &loaded_extras {
+            tracing::warn!(function = %name, version = extra.version.label(), "a version is configured for a function with no serving version; it serves nothing");
         }
         self.forget_unused(&used);
         for name in config.functions.keys() {
@@ -478,23 +487,45 @@ impl Loader {
     }
 }
 
-/// Each configured canary by function: the name its module is read under (a
-/// file's stem, or `<function>@canary` for an `oci://` source) and its source.
-fn canaries(config: &Config) -> Vec<(String, (String, VersionSource))> {
-    let mut canaries: Vec<_> = config
+/// A configured canary or shadow: another version of a function.
+struct ExtraVersion {
+    /// The function it is a version of.
+    owner: String,
+    /// The name its module is read under: a file's stem, or
+    /// `<function>@canary` / `<function>@shadow` for an `oci://` source.
+    key: String,
+    /// Where its module comes from.
+    source: VersionSource,
+    /// `Canary` or `Shadow`.
+    version: Version,
+}
+
+/// Every configured canary and shadow, by function name (a function has one
+/// of them at most: the configuration refuses both).
+fn extra_versions(config: &Config) -> Vec<ExtraVersion> {
+    let mut extras: Vec<_> = config
         .functions
         .iter()
         .filter_map(|(name, f)| {
-            let source = f.canary.as_ref()?.source.clone();
+            let (source, version) = match (&f.canary, &f.shadow) {
+                (Some(canary), _) => (canary.source.clone(), Version::Canary),
+                (None, Some(shadow)) => (shadow.source.clone(), Version::Shadow),
+                (None, None) => return None,
+            };
             let key = match &source {
                 VersionSource::File { stem } => stem.clone(),
-                VersionSource::Oci(_) => format!("{name}@canary"),
+                VersionSource::Oci(_) => format!("{name}@{}", version.label()),
             };
-            Some((name.clone(), (key, source)))
+            Some(ExtraVersion {
+                owner: name.clone(),
+                key,
+                source,
+                version,
+            })
         })
         .collect();
-    canaries.sort_by(|a, b| a.0.cmp(&b.0));
-    canaries
+    extras.sort_by(|a, b| a.owner.cmp(&b.owner));
+    extras
 }
 
 /// Whether `config` gives function `name` a registry `source`.

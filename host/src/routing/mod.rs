@@ -7,6 +7,7 @@ mod files;
 mod load;
 mod reload;
 mod rollout;
+mod shadow;
 mod table;
 
 pub use dedup::DedupWindow;
@@ -14,4 +15,5 @@ pub use files::{Listing, MAX_MODULE_BYTES, RESERVED_NAMES, list_modules};
 pub use load::{LoadError, Loader, is_sourced};
 pub use reload::{ConfigSource, EnvLookup, Reloader, waiting};
 pub use rollout::{Rollout, Version, choose_version};
+pub use shadow::{SHADOW_IN_FLIGHT, Shadow, ShadowResult, ShadowRun};
 pub use table::{FunctionTable, LoadIssue, LoadedFunction, Registry, ReloadStatus, digest};

@@ -1,5 +1,6 @@
 //! Versions of one function (issue 14): the serving version and, when
-//! configured, a canary taking `weight` percent of the events. Which version
+//! configured, a canary taking `weight` percent of the events (or a shadow
+//! given a copy of some, `shadow.rs`). Which version
 //! runs an event is [`choose_version`]; the canary's health over a sliding
 //! window decides the automatic rollback.
 //!
@@ -27,6 +28,8 @@ pub enum Version {
     Serving,
     /// `canary`: a share of the events.
     Canary,
+    /// `shadow`: a copy of a share of the events, its outputs only compared.
+    Shadow,
 }
 
 impl Version {
@@ -35,6 +38,7 @@ impl Version {
         match self {
             Version::Serving => "serving",
             Version::Canary => "canary",
+            Version::Shadow => "shadow",
         }
     }
 }
@@ -149,10 +153,10 @@ pub fn choose_version<'a>(
     }
 }
 
-/// The event's bucket, 0 to 99. SipHash-1-3 with fixed keys (the `siphasher`
+/// The event's bucket, 0 to 99 (a shadow samples by it too). SipHash-1-3 with fixed keys (the `siphasher`
 /// crate, a specified algorithm): every pod and every host release must put
 /// an id in the same bucket, which std's `DefaultHasher` does not promise.
-fn bucket(event: &Event) -> u8 {
+pub(super) fn bucket(event: &Event) -> u8 {
     let mut hasher = SipHasher13::new_with_keys(0x7761_736d_666e_2d31, 0x6361_6e61_7279_2d31);
     hasher.write(identity(&event.source, &event.id).as_bytes());
     (hasher.finish() % 100) as u8

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::DedupWindow;
 use super::rollout::{Rollout, Version};
+use super::shadow::Shadow;
 use crate::config::{FunctionConfig, FunctionLimits, Instances};
 use crate::error::Error;
 use crate::event::{Event, GuestError};
@@ -43,6 +44,8 @@ pub struct LoadedFunction {
     pub version: Version,
     /// Its canary, when one is configured and loaded (serving version only).
     pub rollout: Option<Rollout>,
+    /// Its shadow, when one is configured and loaded (serving version only).
+    pub shadow: Option<Shadow>,
     /// Admission control: one permit per event in flight.
     permits: Arc<Semaphore>,
 }
@@ -115,6 +118,7 @@ impl LoadedFunction {
             dedup: config.dedup.as_ref().map(DedupWindow::new),
             version,
             rollout: None,
+            shadow: None,
         })
     }
 
@@ -360,6 +364,9 @@ fn publish(old: Option<&FunctionTable>, new: &FunctionTable) {
         if let Some(rollout) = &function.rollout {
             rollout.canary.metrics().serving(&rollout.canary.digest);
         }
+        if let Some(shadow) = &function.shadow {
+            shadow.module.metrics().serving(&shadow.module.digest);
+        }
     }
     for function in old.map(FunctionTable::functions).unwrap_or_default() {
         let now = new.find(function.name());
@@ -370,6 +377,11 @@ fn publish(old: Option<&FunctionTable>, new: &FunctionTable) {
             && now.is_none_or(|f| f.rollout.is_none())
         {
             rollout.canary.metrics().retired();
+        }
+        if let Some(shadow) = &function.shadow
+            && now.is_none_or(|f| f.shadow.is_none())
+        {
+            shadow.module.metrics().retired();
         }
     }
 }

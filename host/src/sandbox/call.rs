@@ -48,6 +48,17 @@ impl Sandbox {
         }
     }
 
+    /// Instance slots free now, of [`Self::max_slots`]: a shadow run is
+    /// shed when few are left, so real events get them first.
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Instance slots in all (`--max-instances`).
+    pub fn max_slots(&self) -> usize {
+        self.config.max_instances as usize
+    }
+
     /// One of the `--max-instances` instance slots, or
     /// [`SandboxError::Exhausted`] when all are taken.
     pub(super) fn slot(&self) -> Result<OwnedSemaphorePermit, SandboxError> {
