@@ -44,7 +44,8 @@ fn transform(
 ) -> Result<Event, Error> {
     let pointers: Vec<&str> = mapping.values().filter_map(Value::as_str).collect();
     let mut found = event.json_pointers(&pointers)?.into_iter();
-    let mut mapped = Map::with_capacity(mapping.len());
+    // In the mapping's (sorted) order, serialised as the object it was.
+    let mut mapped: Vec<(&String, Value)> = Vec::with_capacity(mapping.len());
     for (target, pointer) in mapping {
         let pointer = pointer.as_str().ok_or_else(|| {
             Error::failed(format!(
@@ -57,25 +58,37 @@ fn transform(
                 "JSON Pointer `{pointer}` (for field `{target}`) does not resolve in the input data"
             ))
         })?;
-        mapped.insert(target.clone(), value);
+        mapped.push((target, value));
     }
     let key = match partition_key {
-        Some(field) => Some(match mapped.get(field) {
-            Some(Value::String(text)) => text.clone(),
-            Some(other) => other.to_string(),
-            None => {
-                return Err(Error::failed(format!(
-                    "setting `partition_key` names `{field}`, which is not a field of `mapping`"
-                )));
-            }
-        }),
+        Some(field) => Some(
+            match mapped.iter().find(|(t, _)| *t == field).map(|(_, v)| v) {
+                Some(Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => {
+                    return Err(Error::failed(format!(
+                        "setting `partition_key` names `{field}`, which is not a field of `mapping`"
+                    )));
+                }
+            },
+        ),
         None => None,
     };
-    let mut output = Event::new(output_type, SOURCE).with_json(&mapped)?;
+    let mut output = Event::new(output_type, SOURCE).with_json(&Object(&mapped))?;
     if let Some(key) = key {
         output = output.with_extension("partitionkey", key);
     }
     Ok(output)
+}
+
+/// Fields serialised as a JSON object, in their order: the same bytes as the
+/// `Map` they come from, without copying its keys into a new one.
+struct Object<'a>(&'a [(&'a String, Value)]);
+
+impl serde::Serialize for Object<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 wasmfn_guest::function!(handle);
