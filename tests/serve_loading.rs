@@ -186,7 +186,7 @@ async fn a_module_past_the_compile_bounds_is_refused_and_delays_no_other_swap() 
     let message = wait_for_issue(&server.url, "slow").await;
     assert!(
         message.contains("slow.wasm")
-            && (message.contains("longer than 10 s") || message.contains("more than 1024 MiB")),
+            && (message.contains("more than 10 s of CPU time") || message.contains("more than 1024 MiB")),
         "{message}"
     );
     assert_eq!(post_event(&server.url, "slow").await.status(), 404);
@@ -207,11 +207,11 @@ fn each_compile_bound_is_reported_naming_its_flag() {
     for (flags, says) in [
         (
             ["--compile-timeout-secs", "1", "--compile-memory-mb", "4096"],
-            "compiling took longer than 1 s, so the module is refused (--compile-timeout-secs",
+            "compiling needed more than 1 s of CPU time, so the module is refused (--compile-timeout-secs",
         ),
         (
             ["--compile-timeout-secs", "60", "--compile-memory-mb", "256"],
-            "compiling needed more than 256 MiB or 61 s of CPU, so the module is refused (--compile-memory-mb",
+            "compiling needed more than 256 MiB of memory, so the module is refused (--compile-memory-mb",
         ),
     ] {
         let output = std::process::Command::new(support::WASMFN)
@@ -226,6 +226,50 @@ fn each_compile_bound_is_reported_naming_its_flag() {
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(says), "{flags:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_compile_worker_runs_under_its_cpu_and_memory_limits() {
+    // The worker sets its limits before reading the module, so while it
+    // waits for stdin its /proc limits show them.
+    let mut worker = std::process::Command::new(support::WASMFN)
+        .args(["__compile", "--memory-bytes", "268435456", "--cpu-secs", "7"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits_path = format!("/proc/{}/limits", worker.id());
+    let limit = |limits: &str, name: &str| -> Vec<String> {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .take(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let start = Instant::now();
+    let limits = loop {
+        let limits = std::fs::read_to_string(&limits_path).unwrap();
+        // The core limit is set last.
+        if limit(&limits, "Max cpu time") != ["unlimited", "unlimited"]
+            && limit(&limits, "Max core file size") == ["0", "0"]
+        {
+            break limits;
+        }
+        assert!(start.elapsed() < EVENTUALLY, "no limits set: {limits}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(worker.stdin.take());
+    let _ = worker.wait();
+    // SIGXCPU at the CPU bound (which names it), SIGKILL a second later.
+    assert_eq!(limit(&limits, "Max cpu time"), ["7", "8"], "{limits}");
+    assert_eq!(
+        limit(&limits, "Max data size"),
+        ["268435456", "268435456"],
+        "{limits}"
+    );
+    assert_eq!(limit(&limits, "Max core file size"), ["0", "0"], "{limits}");
 }
 
 #[tokio::test]

@@ -155,8 +155,11 @@ pub struct SandboxArgs {
     /// names the functions' own code (for profiling; bench/run.sh uses it).
     #[arg(long, env = "WASMFN_PERF_MAP")]
     pub perf_map: bool,
-    /// Seconds one module may take to compile; a module past it is refused
-    /// and reported (the compiler runs in a child process that is killed).
+    /// CPU seconds one module may take to compile (all compiler threads
+    /// counted, not the wall clock, so a busy node refuses nothing more); a
+    /// module past it is refused and reported (the compiler runs in a child
+    /// process under `RLIMIT_CPU`; one still running after 10× this in wall
+    /// clock is killed too).
     #[arg(long, env = "WASMFN_COMPILE_TIMEOUT_SECS",
           default_value_t = crate::sandbox::DEFAULT_COMPILE_TIMEOUT_SECS)]
     pub compile_timeout_secs: u64,
