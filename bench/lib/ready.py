@@ -6,7 +6,11 @@ one JSON line. Unlike startup.py it does not require a 2xx, so a module whose
 function fails still measures its load (pull + compile) time. The line also
 has the server's peak RSS (`maxrss_mb`: the largest of the server and the
 children it reaped, e.g. its compile worker, from wait4) and the CPU seconds
-of the whole run (`cpu_s`, user + system, children included).
+of the whole run (`cpu_s`, user + system, children included), and the
+server's resident memory after the first answer split as /proc/PID/status
+does (`rss_anon_mb`: anonymous, private to the process; `rss_file_mb`:
+file-backed, e.g. an mmap'd compiled artifact, page cache that other
+processes mapping the same file share and the kernel can reclaim).
 
 usage: ready.py --port P --path /fn --headers FILE --body FILE [--timeout S] [--log FILE] -- CMD...
 """
@@ -41,6 +45,19 @@ def request(method, path, data=None, hdrs=None):
     return status
 
 
+def rss_split(pid):
+    fields = {"RssAnon:": "rss_anon_mb", "RssFile:": "rss_file_mb"}
+    out = {}
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            key, *rest = line.split()
+            if key in fields:
+                out[fields[key]] = round(int(rest[0]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
 log = open(args.log, "ab")
 t0 = time.perf_counter()
 proc = subprocess.Popen(cmd, stdout=log, stderr=log)
@@ -62,6 +79,7 @@ try:
             result["ready_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             result["status"] = request("POST", args.path, body, headers)
             result["answer_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            result.update(rss_split(proc.pid))
             result["ok"] = True
             break
         time.sleep(0.01)
