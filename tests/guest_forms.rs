@@ -306,14 +306,7 @@ async fn a_reload_cannot_add_a_guest_bigger_than_an_instance_slot() {
     // share of the pool on every event (here: failing every event).
     deploy(dir.path(), "twice.wasm", &nested_twice_component(40));
     let message = loop {
-        let ready: serde_json::Value = support::client()
-            .get(format!("{}/readyz", server.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let ready = support::get_json(&server.url, "/readyz").await;
         let issue = ready["issues"]
             .as_array()
             .unwrap()
@@ -408,14 +401,7 @@ memory_mb = 2
         let status = response.status();
         assert_eq!(status, 200, "event {i}: {}", response.text().await.unwrap());
     }
-    let metrics = support::client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::get_text(&server.url, "/metrics").await;
     let instantiations = r#"wasmfn_instantiation_duration_seconds_count{function="transformer",version="serving"} 1"#;
     assert!(
         metrics.lines().any(|line| line == instantiations),

@@ -9,17 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{FunctionsDir, WASMFN, Wasmfn, binary_event, client};
+use support::{FunctionsDir, WASMFN, Wasmfn, binary_event};
 
 async fn metrics(url: &str) -> String {
-    client()
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    support::get_text(url, "/metrics").await
 }
 
 /// The value of the first series of `metrics` whose line starts with `series`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::kubelet::ConfigMapMount;
-use support::{Wasmfn, client, digest_of, module, post_event};
+use support::{Wasmfn, digest_of, module, post_event};
 
 /// The time the host has to serve a swapped-in module (issue 3).
 const SWAP_DEADLINE: Duration = Duration::from_secs(2);
@@ -19,14 +19,7 @@ const SWAP_DEADLINE: Duration = Duration::from_secs(2);
 const EVENTUALLY: Duration = Duration::from_secs(15);
 
 async fn readyz(url: &str) -> Value {
-    client()
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::get_json(url, "/readyz").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use crate::support;
 
 use serde_json::{Value, json};
 use support::upstream::Upstream;
-use support::{FunctionsDir, Wasmfn, binary_event, client};
+use support::{FunctionsDir, Wasmfn, binary_event};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -41,14 +41,7 @@ fn get(url: String) -> Value {
 }
 
 async fn metrics(server: &Wasmfn) -> String {
-    client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    support::get_text(&server.url, "/metrics").await
 }
 
 #[tokio::test]

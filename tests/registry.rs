@@ -61,8 +61,7 @@ async fn readyz(url: &str) -> (u16, Value) {
 }
 
 async fn metrics(url: &str) -> String {
-    let response = client().get(format!("{url}/metrics")).send().await.unwrap();
-    response.text().await.unwrap()
+    support::get_text(url, "/metrics").await
 }
 
 /// Waits until `/readyz` satisfies `check`; returns its body.
@@ -414,14 +413,7 @@ async fn pull_with_credentials_that_then_rotate(registry: &Registry) {
         digest_of(&post_event(&server.url, "f").await),
         layer_digest("handler")
     );
-    let functions = client()
-        .get(format!("{}/functions", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let functions = support::get_text(&server.url, "/functions").await;
     for text in [&body.to_string(), &functions, &server.log().join("\n")] {
         assert!(
             !text.contains(PASSWORD) && !text.contains("wrong-password"),

@@ -62,14 +62,7 @@ async fn versions(server: &Wasmfn) -> HashMap<String, Value> {
 }
 
 async fn metrics(server: &Wasmfn) -> String {
-    client()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    support::get_text(&server.url, "/metrics").await
 }
 
 fn sample(metrics: &str, series: &str) -> Option<f64> {

@@ -213,14 +213,7 @@ async fn secret_values_never_reach_logs_or_error_bodies() {
     )
     .unwrap();
     server.wait_for_log("reload failed");
-    let ready = support::client()
-        .get(format!("{}/readyz", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ready = support::get_text(&server.url, "/readyz").await;
     assert!(ready.contains("line 1"), "{ready}");
     bodies.push(ready);
 

@@ -16,14 +16,7 @@ use support::{Wasmfn, binary_event, client, digest_of, module, post_event};
 const EVENTUALLY: Duration = Duration::from_secs(30);
 
 async fn readyz(url: &str) -> Value {
-    client()
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::get_json(url, "/readyz").await
 }
 
 /// The issue `/readyz` reports for `function`, if any.

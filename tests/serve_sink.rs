@@ -176,15 +176,7 @@ async fn sink_credentials_never_reach_the_answer_or_the_log() {
             "{function}: {message}"
         );
     }
-    let functions: Value = client()
-        .get(format!("{}/functions", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let functions = functions.to_string();
+    let functions = support::get_json(&server.url, "/functions").await.to_string();
     assert!(functions.contains("redacted@"), "{functions}");
     let log = server.log().join("\n");
     assert!(log.contains("?redacted"), "the URL is named, redacted: {log}");

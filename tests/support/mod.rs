@@ -223,6 +223,25 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of `GET {url}{path}` as text, whatever its status (`/metrics`,
+/// `/readyz`, `/functions`).
+pub async fn get_text(url: &str, path: &str) -> String {
+    client()
+        .get(format!("{url}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The body of `GET {url}{path}` as JSON, whatever its status.
+pub async fn get_json(url: &str, path: &str) -> serde_json::Value {
+    let text = get_text(url, path).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON ({e}): {text}"))
+}
+
 /// POSTs one small JSON event (`{"a":1}`, type `t`, id `1`) to
 /// `{url}/{function}`: for tests that only look at the answer's status or
 /// `wasmfn-module-digest`.
