@@ -155,11 +155,11 @@ pub struct SandboxArgs {
     /// names the functions' own code (for profiling; bench/run.sh uses it).
     #[arg(long, env = "WASMFN_PERF_MAP")]
     pub perf_map: bool,
-    /// CPU seconds one module may take to compile (all compiler threads
-    /// counted, not the wall clock, so a busy node refuses nothing more); a
-    /// module past it is refused and reported (the compiler runs in a child
-    /// process under `RLIMIT_CPU`; one still running after 10× this in wall
-    /// clock is killed too).
+    /// CPU seconds one module may take to compile, all compiler threads
+    /// counted (not the wall clock: a busy node does not make a module slower
+    /// to compile by this measure); a module past it is refused and reported
+    /// (the compiler runs in a child process under `RLIMIT_CPU`; one still
+    /// running after 10× this in wall clock is killed too).
     #[arg(long, env = "WASMFN_COMPILE_TIMEOUT_SECS",
           default_value_t = crate::sandbox::DEFAULT_COMPILE_TIMEOUT_SECS)]
     pub compile_timeout_secs: u64,
