@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use wasmfn::cli::{Cli, Command};
 
+/// musl's malloc halves throughput under concurrent events (host/Cargo.toml
+/// gives the figures); glibc builds keep the system allocator.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     if let Command::CompileWorker(args) = &cli.command {
