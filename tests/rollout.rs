@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::support;
 
 use support::sink::Sink;
-use support::{FunctionsDir, Wasmfn, binary_event, client, digest_of};
+use support::{FunctionsDir, Wasmfn, binary_event, digest_of};
 
 /// `svc` serves `handler` (forwards the event: 200, same type) with a canary
 /// `svc-next.wasm`, a copy of `evil` (`ok` → 200 `evil.ok`, `panic` → 500
@@ -33,20 +33,9 @@ async fn send(server: &Wasmfn, ty: &str, id: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn get_json(server: &Wasmfn, path: &str) -> Value {
-    client()
-        .get(format!("{}{path}", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// `/functions`' versions of `svc`, by version label.
 async fn versions(server: &Wasmfn) -> HashMap<String, Value> {
-    let functions = get_json(server, "/functions").await;
+    let functions = support::get_json(&server.url, "/functions").await;
     let svc = functions
         .as_array()
         .unwrap()
@@ -190,7 +179,7 @@ async fn a_canary_that_traps_is_rolled_back_and_no_event_is_lost() {
     assert_eq!(listed["canary"]["state"], "rolled_back", "{listed:?}");
     assert_eq!(listed["canary"]["weight"], 0);
     assert_eq!(listed["serving"]["weight"], 100);
-    let ready = get_json(&server, "/readyz").await;
+    let ready = support::get_json(&server.url, "/readyz").await;
     assert_eq!(ready["ready"], true, "{ready}");
     assert_eq!(ready["rolled_back"][0]["name"], "svc", "{ready}");
     assert_eq!(ready["rolled_back"][0]["canary"], canary.as_str(), "{ready}");
