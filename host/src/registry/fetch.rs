@@ -26,6 +26,23 @@ pub const DEFAULT_MAX_ARTIFACT_MB: u64 = 256;
 /// reload then keeps the previous version and retries.
 const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// `pull` of `source`, failed when it has no complete answer within
+/// [`PULL_TIMEOUT`].
+async fn within_pull_timeout<T>(
+    source: &OciSource,
+    pull: impl Future<Output = Result<T, RegistryError>>,
+) -> Result<T, RegistryError> {
+    tokio::time::timeout(PULL_TIMEOUT, pull)
+        .await
+        .unwrap_or_else(|_| {
+            Err(RegistryError::Registry {
+                what: "pulling",
+                reference: source.to_string(),
+                message: format!("no complete answer within {PULL_TIMEOUT:?}"),
+            })
+        })
+}
+
 /// Fetches modules named by `oci://` sources through a cache. Cheap to
 /// clone.
 #[derive(Debug, Clone)]
@@ -101,15 +118,7 @@ impl Fetcher {
                 precompiled: None,
             });
         }
-        let pulled = tokio::time::timeout(PULL_TIMEOUT, options.pull(source, *max_bytes))
-            .await
-            .unwrap_or_else(|_| {
-                Err(RegistryError::Registry {
-                    what: "pulling",
-                    reference: source.to_string(),
-                    message: format!("no complete answer within {PULL_TIMEOUT:?}"),
-                })
-            });
+        let pulled = within_pull_timeout(source, options.pull(source, *max_bytes)).await;
         Metrics::global().record_pull(if pulled.is_ok() { "pulled" } else { "failed" });
         let (manifest, module) = pulled?;
         let layer = crate::routing::digest(&module);
@@ -147,20 +156,13 @@ impl Fetcher {
             tracing::info!(%source, artifact_engine = %precompiled.compatibility_hash, this_engine = %engine, "the artifact's precompiled code is for another engine (another wasmfn version, engine settings such as --fuel, or CPU features); compiling the module instead");
             return None;
         }
-        let pulled = tokio::time::timeout(
-            PULL_TIMEOUT,
+        let pulled = within_pull_timeout(
+            source,
             self.inner
                 .options
                 .pull_blob(source, &precompiled.descriptor, self.inner.max_bytes),
         )
-        .await
-        .unwrap_or_else(|_| {
-            Err(RegistryError::Registry {
-                what: "pulling",
-                reference: source.to_string(),
-                message: format!("no complete answer within {PULL_TIMEOUT:?}"),
-            })
-        });
+        .await;
         match pulled {
             Ok(code) => {
                 tracing::info!(%source, digest = %precompiled.descriptor.digest, bytes = code.len(), "pulled the artifact's precompiled code (--trust-precompiled)");
