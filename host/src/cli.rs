@@ -168,6 +168,12 @@ pub struct SandboxArgs {
     #[arg(long, env = "WASMFN_COMPILE_MEMORY_MB",
           default_value_t = crate::sandbox::DEFAULT_COMPILE_MEMORY_MB)]
     pub compile_memory_mb: u64,
+    /// How instance memory is made fresh between events: `auto` restores
+    /// only the pages an event wrote where the kernel has `PAGEMAP_SCAN`
+    /// (Linux 6.7+) and decommits otherwise; `decommit` always decommits,
+    /// as nodes on older kernels do (to measure that case: bench/run.sh).
+    #[arg(long, env = "WASMFN_MEMORY_RESET", value_enum, default_value = "auto")]
+    pub memory_reset: crate::sandbox::ResetChoice,
 }
 
 /// `wasmfn run`.
@@ -399,6 +405,7 @@ impl SandboxArgs {
             perf_map: self.perf_map,
             cache_dir,
             compile_bounds: Some(compile_bounds),
+            memory_reset: self.memory_reset,
         })
     }
 }
@@ -411,6 +418,28 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn memory_reset_reaches_the_sandbox_config() {
+        let reset = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Serve(serve) = cli.command else {
+                panic!("not serve")
+            };
+            serve
+                .sandbox
+                .to_sandbox_config(None, false)
+                .unwrap()
+                .memory_reset
+        };
+        use crate::sandbox::ResetChoice;
+        assert_eq!(reset(&["wasmfn", "serve"]), ResetChoice::Auto);
+        let decommit = ["wasmfn", "serve", "--memory-reset", "decommit"];
+        assert_eq!(reset(&decommit), ResetChoice::Decommit);
+        let err =
+            Cli::try_parse_from(["wasmfn", "serve", "--memory-reset", "pagemap"]).unwrap_err();
+        assert!(err.to_string().contains("auto, decommit"), "{err}");
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub(crate) async fn start(
             "instance memory: only written pages are reset between events (PAGEMAP_SCAN)"
         ),
         MemoryReset::Decommit => tracing::info!(
-            "instance memory: this kernel has no PAGEMAP_SCAN (Linux 6.7+), so memory is decommitted between events; expect fewer events/s"
+            "instance memory: decommitted between events (this kernel has no PAGEMAP_SCAN, Linux 6.7+, or --memory-reset decommit); expect fewer events/s"
         ),
     }
 

@@ -56,6 +56,20 @@ pub struct SandboxConfig {
     /// Bounds on compiling a module, in a child process (`None`: compile
     /// in this process, unbounded; unit tests).
     pub compile_bounds: Option<CompileBounds>,
+    /// Which memory reset to use (`--memory-reset`).
+    pub memory_reset: ResetChoice,
+}
+
+/// The memory reset asked for (`--memory-reset`); what the engine ends up
+/// with is [`Sandbox::memory_reset`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ResetChoice {
+    /// Dirty pages only where the kernel has `PAGEMAP_SCAN`, else decommit.
+    #[default]
+    Auto,
+    /// Always decommit, as on kernels before 6.7 (Linux 6.1 on EKS, GKE,
+    /// Bottlerocket): to measure that case on a newer kernel (bench/).
+    Decommit,
 }
 
 /// How a finished instance's memory is made fresh for the next one.
@@ -79,6 +93,7 @@ impl Default for SandboxConfig {
             perf_map: false,
             cache_dir: None,
             compile_bounds: None,
+            memory_reset: ResetChoice::Auto,
         }
     }
 }
@@ -131,12 +146,17 @@ impl Sandbox {
     /// Creates the engine (pooling allocator sized to `config`, epoch
     /// interruption, async support) and starts its epoch ticker.
     pub fn new(config: SandboxConfig) -> Result<Arc<Sandbox>, SandboxError> {
-        let (engine, memory_reset) = match engine(&config, MemoryReset::DirtyPages) {
-            Ok(engine) => (engine, MemoryReset::DirtyPages),
-            // The kernel has no PAGEMAP_SCAN: the default reset. The reason
-            // is logged for whoever wonders at the startup line saying so.
-            Err(err) => {
-                tracing::debug!(error = %err, "dirty-page reset unavailable");
+        let dirty_pages = match config.memory_reset {
+            // Where the kernel has no PAGEMAP_SCAN, the default reset. The
+            // reason is logged for whoever wonders at the startup line.
+            ResetChoice::Auto => engine(&config, MemoryReset::DirtyPages)
+                .inspect_err(|err| tracing::debug!(error = %err, "dirty-page reset unavailable"))
+                .ok(),
+            ResetChoice::Decommit => None,
+        };
+        let (engine, memory_reset) = match dirty_pages {
+            Some(engine) => (engine, MemoryReset::DirtyPages),
+            None => {
                 let engine =
                     engine(&config, MemoryReset::Decommit).map_err(SandboxError::engine)?;
                 (engine, MemoryReset::Decommit)
@@ -408,5 +428,24 @@ mod tests {
             ..SandboxConfig::default()
         };
         assert_ne!(hash(fuel), serving);
+    }
+
+    #[test]
+    fn memory_reset_decommit_is_used_whatever_the_kernel_has() {
+        let reset = |memory_reset| {
+            Sandbox::new(SandboxConfig {
+                max_instances: 2,
+                memory_reset,
+                ..SandboxConfig::default()
+            })
+            .unwrap()
+            .memory_reset()
+        };
+        assert_eq!(reset(ResetChoice::Decommit), MemoryReset::Decommit);
+        // Auto takes dirty pages where the kernel has PAGEMAP_SCAN (6.7+),
+        // which the test cannot assume of the machine it runs on.
+        let auto = reset(ResetChoice::Auto);
+        let has_pagemap_scan = engine(&SandboxConfig::default(), MemoryReset::DirtyPages).is_ok();
+        assert_eq!(auto == MemoryReset::DirtyPages, has_pagemap_scan);
     }
 }

@@ -32,7 +32,7 @@ pub use compile::{
 };
 pub use component::WarmInstances;
 pub use context::GuestContext;
-pub use engine::{CompiledModule, MemoryReset, Sandbox, SandboxConfig};
+pub use engine::{CompiledModule, MemoryReset, ResetChoice, Sandbox, SandboxConfig};
 pub use error::SandboxError;
 pub use footprint::{ACCEPTED_FORMS, GuestForm};
 pub use guest_log::{LogRate, MAX_RECORD_BYTES, MAX_RECORDS_PER_EVENT, RECORDS_PER_SECOND};
