@@ -14,7 +14,9 @@
 # Usage: bench/instructions.sh [WASMFN_BINARY (default target/release/wasmfn)]
 #   env SMALL (200), LARGE (1200), FUNCTIONS ("simple transformer"),
 #   FUNCTIONS_DIR (target/functions), KEEP (a directory to keep the second
-#   dump of each function in, for callgrind_annotate)
+#   dump of each function in, for callgrind_annotate), RESET (auto: the
+#   server's default memory reset, PAGEMAP_SCAN where the kernel has it;
+#   decommit: `--memory-reset decommit`, what nodes on Linux < 6.7 run)
 # Needs valgrind (Debian `valgrind`), python3, curl. Prints a markdown table.
 set -euo pipefail
 bench=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +26,14 @@ small=${SMALL:-200}
 large=${LARGE:-1200}
 functions=${FUNCTIONS:-simple transformer}
 fndir=${FUNCTIONS_DIR:-$root/target/functions}
+reset=${RESET:-auto}
+case $reset in auto|decommit) ;; *) echo "RESET must be auto or decommit, not $reset" >&2; exit 2 ;; esac
+# Binaries from before --memory-reset have only the automatic choice.
+reset_args=()
+if [ "$reset" = decommit ]; then
+  "$wasmfn" serve --help | grep -q -- '--memory-reset' || { echo "$wasmfn has no --memory-reset" >&2; exit 1; }
+  reset_args=(--memory-reset decommit)
+fi
 command -v valgrind >/dev/null || { echo "valgrind missing (apt-get install -y valgrind)" >&2; exit 1; }
 work=$(mktemp -d /tmp/wasmfn-instructions.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -69,11 +79,16 @@ measure() { # FUNCTION
   env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE RUST_LOG=info \
     valgrind --tool=callgrind --trace-children=yes --instr-atstart=no --callgrind-out-file="$out.%p" \
     "$wasmfn" serve --functions "$work/fn" --port "$port" --drain-secs 0 --max-instances 2 \
-    --compile-timeout-secs 900 --compile-memory-mb 16384 --cache-dir "$work/cache" >"$work/log.$1" 2>&1 &
+    --compile-timeout-secs 900 --compile-memory-mb 16384 --cache-dir "$work/cache" "${reset_args[@]}" >"$work/log.$1" 2>&1 &
   pid=$!
   out=$out.$pid
   for _ in $(seq 1800); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/log.$1" >&2; exit 1; }
+  # The mode the server really runs (auto decommits on kernels without PAGEMAP_SCAN).
+  # (a file: measure runs in a command substitution's subshell)
+  if grep -q 'only written pages are reset' "$work/log.$1"; then echo pagemap
+  elif grep -q 'decommitted between events\|no PAGEMAP_SCAN' "$work/log.$1"; then echo decommit
+  else echo unknown; fi >"$work/mode"
   send "$1" 50
   callgrind_control -i on "$pid" >/dev/null 2>&1
   send "$1" "$small"
@@ -93,4 +108,4 @@ for f in $functions; do
   echo "| $f | $(measure "$f") |"
 done
 echo
-echo "(callgrind, $wasmfn sha256 $(sha256sum "$wasmfn" | cut -c1-12), git $(git -C "$root" rev-parse --short HEAD), dumps after $small and $large events)"
+echo "(callgrind, memory reset: $(cat "$work/mode") (RESET=$reset), $wasmfn sha256 $(sha256sum "$wasmfn" | cut -c1-12), git $(git -C "$root" rev-parse --short HEAD), dumps after $small and $large events)"

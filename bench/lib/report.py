@@ -13,6 +13,8 @@ TARGETS = [("wasmfn", "wasmfn"), ("flask", "Flask/gunicorn"), ("wasmtime", "wasm
 WORKLOADS = {
     "a-simple": "(a) `simple`: binary-mode PingSource event, no output → 202",
     "b-transformer-reply": "(b) `transformer`, reply mode, ~1 KB trade JSON → 200 (binary-mode event)",
+    "b-transformer-reused": "(b, reused) `transformer`, reply mode, `instances = \"reused\"` → 200; "
+                            "Flask is its (b) route, the same work",
     "c-transformer-sink": "(c) `transformer`, sink mode → POST to the local sink (202) → 202",
     "d-seed-handler-sink": "(d) seed-style plain request (`ce_type`/`ce_source` + JSON) into `handler` → sink → 202",
 }
@@ -26,19 +28,35 @@ def med(rows, key):
     return statistics.median(r[key] for r in rows) if rows else None
 
 
-def runs(res, target, workload, conc):
-    return [r for r in res if r["kind"] == "load" and r["target"] == target
+# A workload whose baselines ran another workload's route doing the same work: the reused
+# transformer is compared with Flask's (b), which has no "reused" mode.
+COMPARE_WITH = {"b-transformer-reused": "b-transformer-reply"}
+
+
+def runs(res, target, workload, conc, kind="load"):
+    if target != "wasmfn":
+        workload = COMPARE_WITH.get(workload, workload)
+    return [r for r in res if r["kind"] == kind and r["target"] == target
             and r["workload"] == workload and r["conc"] == conc]
 
 
-def concs(res):
-    return sorted({r["conc"] for r in res if r["kind"] == "load"})
+def concs(res, kind="load"):
+    return sorted({r["conc"] for r in res if r["kind"] == kind})
 
 
-def peak(res, target, workload):
-    meds = [med(runs(res, target, workload, c), "rps") for c in concs(res)]
+def peak(res, target, workload, kind="load"):
+    meds = [med(runs(res, target, workload, c, kind), "rps") for c in concs(res, kind)]
     meds = [m for m in meds if m is not None]
     return max(meds) if meds else None
+
+
+def cpu_per_10k(rs):
+    """Server CPU-seconds per 10,000 events, median over runs."""
+    return statistics.median(r["cpu_s"] / r["requests"] * 10000 for r in rs) if rs else None
+
+
+def pct(a, b):
+    return "–" if not a or not b else f"{100 * a / b:.0f}%"
 
 
 def us(v):
@@ -70,6 +88,195 @@ def oha_line(path, target, workload, rate):
     })
 
 
+def verdict(value, goal):
+    return "not measured" if value is None else ("**met**" if value >= goal else "**not met**")
+
+
+def reset_modes(res):
+    """{phase: mode really run} from the servers' startup lines ("main", "reset")."""
+    return {r["phase"]: r["mode"] for r in res if r["kind"] == "reset_mode"}
+
+
+def issue15_targets(res):
+    """Issue 15's targets, each from this run's figures: peak = best median events/s over the
+    concurrencies, both sides measured alike."""
+    out = []
+    w = out.append
+    pw, pf = peak(res, "wasmfn", "b-transformer-reply"), peak(res, "flask", "b-transformer-reply")
+    pe = peak(res, "echo", "b-transformer-reply")
+    pr = peak(res, "wasmfn", "b-transformer-reused")
+    ps, pt = peak(res, "wasmfn", "a-simple"), peak(res, "wasmtime", "a-simple")
+    mode = reset_modes(res).get("main", "?")
+    w(f"## Issue 15 targets (this run; memory reset: {mode})")
+    w("")
+    w("Peak = the best median events/s over the concurrencies, each server alone on CPU 0. "
+      "The decommit column is the same ratio at the reset phase's highest concurrency, against the "
+      "baseline at that concurrency (Linux 6.1 nodes; see \"Memory reset\").")
+    w("")
+    w("| target | measured | met? | same with the other reset mode |")
+    w("|---|---|---|---|")
+
+    other = reset_modes(res).get("reset")
+    rc = concs(res, "reset")
+
+    def other_ratio(workload, base_target, base_workload, goal, as_pct=False):
+        if not other or not rc:
+            return "not measured"
+        c = rc[-1]
+        a = med(runs(res, "wasmfn", workload, c, "reset"), "rps")
+        b = med(runs(res, base_target, base_workload, c), "rps")
+        if not a or not b:
+            return "not measured"
+        shown = pct(a, b) if as_pct else ratio(a, b)
+        return f"{other}, c={c}: {num(a)} vs {num(b)} = {shown} ({'met' if a >= goal * b else 'not met'})"
+
+    w(f"| `transformer` reply, fresh instances ≥ 8× Flask events/s | {num(pw)} vs {num(pf)} = {ratio(pw, pf)} | "
+      f"{verdict(pw / pf if pw and pf else None, 8)} | {other_ratio('b-transformer-reply', 'flask', 'b-transformer-reply', 8)} |")
+    w(f"| `transformer` reply, fresh ≥ 40% of the axum-echo ceiling (b) | {num(pw)} vs {num(pe)} = {pct(pw, pe)} | "
+      f"{verdict(pw / pe if pw and pe else None, 0.4)} | {other_ratio('b-transformer-reply', 'echo', 'b-transformer-reply', 0.4, True)} |")
+    w(f"| `transformer` reply, `instances = \"reused\"` ≥ 10× Flask | {num(pr)} vs {num(pf)} = {ratio(pr, pf)} | "
+      f"{verdict(pr / pf if pr and pf else None, 10)} | not measured (reused runs in the main phase only) |")
+    w(f"| `simple` ≥ 2× `wasmtime serve` hello | {num(ps)} vs {num(pt)} = {ratio(ps, pt)} | "
+      f"{verdict(ps / pt if ps and pt else None, 2)} | {other_ratio('a-simple', 'wasmtime', 'a-simple', 2)} |")
+    w("| instructions per event: `simple` ≤ 135k, `transformer` ≤ 280k | not measured by run.sh: "
+      "`bench/instructions.sh` (`RESET=decommit bench/instructions.sh` for the fallback) | see bench/README.md | |")
+    w("")
+    return out
+
+
+def ceiling_section(res):
+    """wasmfn as a share of the axum echo (bench/echo): the HTTP stack alone."""
+    if not any(r["kind"] == "load" and r["target"] == "echo" for r in res):
+        return []
+    out = []
+    w = out.append
+    w("## Ceiling: the HTTP stack alone (axum echo)")
+    w("")
+    w("`bench/echo`: the host's axum/hyper/tokio (same Cargo.lock, same runtime and connection "
+      "settings) reading each body and answering 202 empty for (a), 200 with the body and the "
+      "`ce-*` headers for (b); no CloudEvent, sandbox or guest. Same CPU split and method as above. "
+      "% = wasmfn events/s ÷ echo events/s at that concurrency.")
+    w("")
+    has_reused = any(r["kind"] == "load" and r["workload"] == "b-transformer-reused" for r in res)
+    head = "| load | echo (a) | `simple` | % of echo | echo (b) | `transformer` fresh | % of echo |"
+    sep = "|---|---:|---:|---:|---:|---:|---:|"
+    if has_reused:
+        head += " `transformer` reused | % of echo |"
+        sep += "---:|---:|"
+    w(head)
+    w(sep)
+    rows = [("a-simple", "a-simple"), ("b-transformer-reply", "b-transformer-reply")]
+    if has_reused:
+        rows.append(("b-transformer-reused", "b-transformer-reply"))
+    for c in concs(res):
+        row = f"| c={c} |"
+        last_echo = None
+        for wl, echo_wl in rows:
+            e = med(runs(res, "echo", echo_wl, c), "rps")
+            v = med(runs(res, "wasmfn", wl, c), "rps")
+            if echo_wl != last_echo:
+                row += f" {num(e)} |"
+                last_echo = echo_wl
+            row += f" {num(v)} | {pct(v, e)} |"
+        w(row)
+    cmax = concs(res)[-1]
+    row = f"| CPU s / 10k events (c={cmax}) |"
+    last_echo = None
+    for wl, echo_wl in rows:
+        if echo_wl != last_echo:
+            row += f" {num(cpu_per_10k(runs(res, 'echo', echo_wl, cmax)), '{:.2f} s')} |"
+            last_echo = echo_wl
+        row += f" {num(cpu_per_10k(runs(res, 'wasmfn', wl, cmax)), '{:.2f} s')} | |"
+    w(row)
+    w("")
+    return out
+
+
+def reset_section(res):
+    """Both memory-reset modes: the main phase's figures and the reset phase's."""
+    modes = reset_modes(res)
+    rc = concs(res, "reset")
+    if not rc or "reset" not in modes:
+        return []
+    out = []
+    w = out.append
+    main, other = modes.get("main", "?"), modes["reset"]
+    w(f"## Memory reset: {main} vs {other} (issue 15 item 3)")
+    w("")
+    w("`pagemap` = only the pages an event wrote are restored, found with `PAGEMAP_SCAN` (Linux 6.7+); "
+      "`decommit` = every slot's memory is handed back to the kernel after each event (`--memory-reset "
+      "decommit`; what nodes on Linux 6.1 — EKS, GKE, Bottlerocket — run whatever the flag). The same "
+      f"binary and functions; the {main} figures are the main phase's, the {other} ones from a second "
+      "server started right after it. Mode = what each server's startup line reported.")
+    w("")
+    w(f"| workload | load | {main} events/s | CPU s / 10k events | {other} events/s | CPU s / 10k events | "
+      f"{other} ÷ {main} events/s |")
+    w("|---|---|---:|---:|---:|---:|---:|")
+    for wl in ("a-simple", "b-transformer-reply"):
+        for c in rc:
+            a_rs, b_rs = runs(res, "wasmfn", wl, c), runs(res, "wasmfn", wl, c, "reset")
+            if not b_rs:
+                continue
+            a, b = med(a_rs, "rps"), med(b_rs, "rps")
+            w(f"| {wl} | c={c} | {num(a)} | {num(cpu_per_10k(a_rs), '{:.2f} s')} | {num(b)} | "
+              f"{num(cpu_per_10k(b_rs), '{:.2f} s')} | {'–' if not a or not b else f'{b / a:.2f}×'} |")
+    w("")
+    return out
+
+
+def scaling_section(res):
+    """Both cores: events/s and events/s per core (per server CPU-second)."""
+    if not any(r["kind"] == "scale" for r in res):
+        return []
+    out = []
+    w = out.append
+    meta = next(r for r in res if r["kind"] == "meta")
+    sc = concs(res, "scale")[-1]
+    w("## Scaling on both cores (issue 15 item 4)")
+    w("")
+    w(f"Each server on **both** cores (`taskset -c 0,1`; wasmfn and `wasmtime serve`: one tokio "
+      f"worker per core; Flask: gunicorn `--workers 2 --threads 8`). **The load generator runs on the "
+      f"same box and the same two cores** (wrk `-t2 -c{sc}`; there is no third machine here), so wrk "
+      "competes with the server for CPU: events/s is a lower bound of what the server does with 2 "
+      "cores to itself. **Events/s per core** = events/s ÷ the server's CPU-seconds per second "
+      "(utime+stime of its process tree from /proc over the run), i.e. events per server CPU-second, "
+      f"which wrk's share does not inflate. The 1-core column is the main phase at c={sc} "
+      "(server alone on CPU 0, wrk on CPU 1).")
+    w("")
+    w("| server | workload | 1 core: events/s | 2 cores: events/s | speed-up | server CPU-s per s (2 cores) | "
+      "**events/s per core** (2 cores) | the same on 1 core | p99 (2 cores) |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [("wasmfn", "a-simple", "wasmfn `simple`"), ("wasmfn", "b-transformer-reply", "wasmfn `transformer` reply"),
+            ("flask", "b-transformer-reply", "Flask/gunicorn (2 workers), transformer"),
+            ("wasmtime", "a-simple", "`wasmtime serve` hello")]
+    per_core = {}
+    for t, wl, label in rows:
+        rs = runs(res, t, wl, sc, "scale")
+        if not rs:
+            continue
+        one = runs(res, t, wl, sc)
+        rps2 = med(rs, "rps")
+        busy = statistics.median(r["cpu_s"] / (r["duration_us"] / 1e6) for r in rs)
+        pc = statistics.median(r["requests"] / r["cpu_s"] for r in rs if r["cpu_s"] > 0) if busy else None
+        pc1 = statistics.median(r["requests"] / r["cpu_s"] for r in one if r["cpu_s"] > 0) if one else None
+        per_core[(t, wl)] = pc
+        rps1 = med(one, "rps")
+        w(f"| {label} | {wl} | {num(rps1)} | {num(rps2)} | {ratio(rps2, rps1)} | {busy:.2f} | {num(pc)} | "
+          f"{num(pc1)} | {us(med(rs, 'p99_us'))} |")
+    w("")
+    a, f = per_core.get(("wasmfn", "b-transformer-reply")), per_core.get(("flask", "b-transformer-reply"))
+    s1, t1 = per_core.get(("wasmfn", "a-simple")), per_core.get(("wasmtime", "a-simple"))
+    notes = []
+    if a and f:
+        notes.append(f"transformer per core: wasmfn {ratio(a, f)} Flask")
+    if s1 and t1:
+        notes.append(f"simple per core: wasmfn {ratio(s1, t1)} `wasmtime serve`")
+    if notes:
+        w("On 2 cores, " + "; ".join(notes) + ".")
+        w("")
+    return out
+
+
 def markdown(res):
     out = []
     w = out.append
@@ -80,6 +287,7 @@ def markdown(res):
     w(f"git `{meta['git']}`, wasmfn binary sha256 `{meta['binary_sha256']}…`; {meta['cpu']}, "
       f"{meta['nproc']} cores. Produced by `bench/run.sh` (see bench/README.md).")
     w("")
+    out += issue15_targets(res)
     w(f"**Method.** Closed loop: `wrk` ({meta['wrk']}), 1 thread, `-c` connections each with one "
       f"request in flight; {meta['warmup']} s warm-up, then {meta['reps']} runs of {meta['duration']} s "
       "per concurrency; every figure is the median of the runs (each metric's median taken separately). "
@@ -89,7 +297,9 @@ def markdown(res):
       "RSS = VmRSS of the server process tree (gunicorn: master + worker), peak of 100 ms samples "
       "during the run.")
     w("")
-    if meta.get("oha"):
+    if meta.get("open_loop") == 0:
+        w("Open loop at 50% of peak: skipped in this run (`--skip-open-loop`).")
+    elif meta.get("oha"):
         w(f"Open loop at 50% of peak: `{meta['oha']}` `-q <rate> -c 64` for {meta['duration']} s, "
           "1 run, where peak = the best wrk median events/s of that target and workload.")
     else:
@@ -116,7 +326,8 @@ def markdown(res):
 
     for wl, title in WORKLOADS.items():
         present = [(t, label) for t, label in targets if any(
-            r["kind"] == "load" and r["target"] == t and r["workload"] == wl for r in res)]
+            r["kind"] == "load" and r["target"] == t
+            and r["workload"] == (wl if t == "wasmfn" else COMPARE_WITH.get(wl, wl)) for r in res)]
         if not present:
             continue
         w(f"## {title}")
@@ -144,7 +355,8 @@ def markdown(res):
                 row += f" {ratio(figs[present[0][0]][0], figs[t][0])} | {ratio(figs[t][1], figs[present[0][0]][1])} less |"
             w(row)
         ol = {t: next((r for r in res if r["kind"] == "openloop" and r["target"] == t
-                       and r["workload"] == wl), None) for t, _ in present}
+                       and r["workload"] == (wl if t == "wasmfn" else COMPARE_WITH.get(wl, wl))), None)
+              for t, _ in present}
         row = "| 50% of peak (open loop) |"
         for t, _ in present:
             o = ol[t]
@@ -168,10 +380,14 @@ def markdown(res):
         w(f"| CPU s / 10k events (c={cmax}) | " + " | ".join(cpu) + " |")
         w(f"| peak RSS under load (c={cmax}) | " + " | ".join(rss) + " |")
         errs = {t: sum(r["err_status"] + r["err_timeout"] + r["err_connect"] + r["err_read"]
-                       for r in res if r["kind"] == "load" and r["target"] == t and r["workload"] == wl)
+                       for c in concs(res) for r in runs(res, t, wl, c))
                 for t, _ in present}
         w(f"| non-2xx / socket errors, all runs | " + " | ".join(str(errs[t]) for t, _ in present) + " |")
         w("")
+
+    out += ceiling_section(res)
+    out += reset_section(res)
+    out += scaling_section(res)
 
     w("## Memory, cold start, sizes")
     w("")
@@ -228,7 +444,7 @@ def markdown(res):
     w("")
 
     # ---- targets from issue 5
-    w("## Targets (issue 5)")
+    w("## Earlier targets (issue 5)")
     w("")
     w("| target | measured | met? |")
     w("|---|---|---|")
