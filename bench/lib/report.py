@@ -110,8 +110,9 @@ def issue15_targets(res):
     w(f"## Issue 15 targets (this run; memory reset: {mode})")
     w("")
     w("Peak = the best median events/s over the concurrencies, each server alone on CPU 0. "
-      "The decommit column is the same ratio at the reset phase's highest concurrency, against the "
-      "baseline at that concurrency (Linux 6.1 nodes; see \"Memory reset\").")
+      "The last column is the same ratio with the other memory reset (the reset phase's server; "
+      "decommit is what Linux 6.1 nodes run), at that phase's highest concurrency, against the "
+      "baseline at that concurrency (see \"Memory reset\").")
     w("")
     w("| target | measured | met? | same with the other reset mode |")
     w("|---|---|---|---|")
