@@ -453,9 +453,7 @@ impl Loader {
             let _slot = slots.acquire_owned().await.expect("semaphore never closed");
             let key = digest.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                let outcome = sandbox.compile_with(&bytes, &key, shipped.as_deref());
-                release_compiler_memory();
-                outcome
+                sandbox.compile_with(&bytes, &key, shipped.as_deref())
             })
             .await
             .expect("module compilation panicked");
@@ -534,16 +532,4 @@ pub fn is_sourced(config: &Config, name: &str) -> bool {
         .functions
         .get(name)
         .is_some_and(|f| f.source.is_some())
-}
-
-/// Hands the heap the compiler freed back to the kernel. glibc keeps freed
-/// memory in its arenas (one per compiling thread): after compiling the 5
-/// example modules that was ~5 MiB of idle RSS (37.9 → 32.9 MiB) that no
-/// event ever uses.
-fn release_compiler_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }

@@ -108,9 +108,9 @@ pub(super) fn precompile_component(
         .arg(bounds.memory_bytes.to_string())
         .arg("--cpu-secs")
         .arg(bounds.cpu_secs().to_string());
-    // mimalloc (the static musl build's allocator) reserves 1 GiB arenas, which alone
-    // fill the worker's data limit: a 4 KB module was refused as needing "more than
-    // 1024 MiB". Smaller arenas keep the bound about the compile; glibc ignores this.
+    // mimalloc (the host's allocator) reserves 1 GiB arenas, which alone fill the
+    // worker's data limit: a 4 KB module was refused as needing "more than
+    // 1024 MiB". Smaller arenas keep the bound about the compile.
     command.env("MIMALLOC_ARENA_RESERVE", "64MiB");
     if meter_fuel {
         command.arg("--fuel");
