@@ -408,7 +408,8 @@ def markdown(res):
     okc = [r["result"]["ms"] for r in coldrecs if r.get("cache", "cold") == "cold" and r["result"].get("ok")]
     okw = [r["result"]["ms"] for r in coldrecs if r.get("cache") == "warm" and r["result"].get("ok")]
     if coldrecs:
-        w("**Cold start** (exec of `wasmfn serve` → first 2xx to `POST /simple`, 5 example modules, "
+        w("**Cold start** (exec of `wasmfn serve` → first 2xx to `POST /simple`, "
+          f"{coldrecs[0].get('modules', 5)} example modules (the Rust ones), "
           "polled with http.client in a tight loop; server on CPU 0):")
         w("")
         w("| artifact cache | median | runs | RSS after first 2xx |")
