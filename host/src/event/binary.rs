@@ -63,8 +63,8 @@ pub fn write_headers(event: &Event, headers: &mut HeaderMap) {
     }
 }
 
-/// Percent-decodes the string attributes of an event the SDK parsed from
-/// binary-mode headers (the SDK takes header values verbatim).
+/// Percent-decodes the string attributes of an event read from binary-mode
+/// (or plain) headers, which carry them percent-encoded (§3.1.3.2).
 pub fn percent_decode_attributes(event: &mut Event) -> Result<(), InvalidEvent> {
     fn decode(name: &str, value: &mut String) -> Result<(), InvalidEvent> {
         if value.contains('%') {

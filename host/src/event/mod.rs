@@ -2,6 +2,7 @@
 //! its CloudEvents 1.0 validation, and its HTTP and JSON encodings.
 
 mod binary;
+mod binary_in;
 mod identity;
 #[cfg(test)]
 mod properties;
@@ -10,6 +11,7 @@ mod validate;
 
 pub use crate::sandbox::bindings::wasmfn::function::types::{Error as GuestError, Event};
 pub use binary::{PlainRequestError, decode_plain, percent_decode_attributes, write_headers};
+pub use binary_in::{BinaryModeError, decode_binary};
 pub use identity::identity;
 pub use sdk::{from_sdk, to_sdk};
 pub use validate::{InvalidEvent, find_control, is_control, validate};

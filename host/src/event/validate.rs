@@ -34,6 +34,24 @@ impl InvalidEvent {
             problem: problem.into(),
         }
     }
+
+    /// A `specversion` other than [`SPEC_VERSION`].
+    pub(crate) fn unsupported_specversion(found: &str) -> Self {
+        InvalidEvent::new(
+            "specversion",
+            format!("is `{found}`; wasmfn accepts CloudEvents 1.0 only"),
+        )
+    }
+
+    /// A `time` that is not an RFC 3339 timestamp.
+    pub(crate) fn not_a_timestamp(time: &str) -> Self {
+        InvalidEvent::new("time", format!("`{time}` is not an RFC 3339 timestamp"))
+    }
+
+    /// A `dataschema` that is not an absolute URI.
+    pub(crate) fn not_an_absolute_uri() -> Self {
+        InvalidEvent::new("dataschema", "is not an absolute URI (RFC 3986)")
+    }
 }
 
 /// Checks `event` against the CloudEvents 1.0 rules the SDK does not enforce
@@ -44,13 +62,7 @@ impl InvalidEvent {
 /// pass the same checks.
 pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
     if event.specversion != SPEC_VERSION {
-        return Err(InvalidEvent::new(
-            "specversion",
-            format!(
-                "is `{}`; wasmfn accepts CloudEvents 1.0 only",
-                event.specversion
-            ),
-        ));
+        return Err(InvalidEvent::unsupported_specversion(&event.specversion));
     }
     for (name, value) in [
         ("id", &event.id),
@@ -97,10 +109,7 @@ pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
     if let Some(schema) = &event.dataschema
         && url::Url::parse(schema).is_err()
     {
-        return Err(InvalidEvent::new(
-            "dataschema",
-            "is not an absolute URI (RFC 3986)",
-        ));
+        return Err(InvalidEvent::not_an_absolute_uri());
     }
     if let Some(media_type) = &event.datacontenttype
         && media_type.parse::<mime::Mime>().is_err()
@@ -113,10 +122,7 @@ pub fn validate(event: &Event) -> Result<(), InvalidEvent> {
     if let Some(time) = &event.time
         && chrono::DateTime::parse_from_rfc3339(time).is_err()
     {
-        return Err(InvalidEvent::new(
-            "time",
-            format!("`{time}` is not an RFC 3339 timestamp"),
-        ));
+        return Err(InvalidEvent::not_a_timestamp(time));
     }
     for (name, _) in &event.extensions {
         validate_extension_name(name)?;

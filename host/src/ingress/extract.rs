@@ -1,6 +1,7 @@
 //! CloudEvent extraction from an HTTP request, in every mode the HTTP binding
-//! 1.0.2 defines plus the plain requests today's producers send. Parsing is
-//! cloudevents-sdk's; statuses are ours (every bad input is a 400).
+//! 1.0.2 defines plus the plain requests today's producers send. Binary mode
+//! (every Knative delivery) is read by `event::decode_binary`, structured and
+//! batched JSON by cloudevents-sdk; statuses are ours (every bad input is a 400).
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::error::Error;
-use crate::event::{Event, decode_plain, from_sdk, percent_decode_attributes, validate};
+use crate::event::{BinaryModeError, Event, decode_binary, decode_plain, from_sdk, validate};
 
 /// Media type of structured mode.
 const STRUCTURED: &str = "application/cloudevents+json";
@@ -115,11 +116,10 @@ pub fn parse_request(headers: &HeaderMap, body: Bytes) -> Result<Incoming, Error
             format!("unsupported event format `{other}`; use {STRUCTURED} or {BATCHED}"),
         )),
         _ if headers.contains_key("ce-specversion") => {
-            let event = cloudevents::binding::http::to_event(headers, body.into())
-                .map_err(|err| Error::Malformed(format!("binary mode: {err}")))?;
-            let mut event = from_sdk(event);
-            percent_decode_attributes(&mut event)?;
-            validate(&event)?;
+            let event = decode_binary(headers, body.into()).map_err(|err| match err {
+                BinaryModeError::Invalid(invalid) => Error::InvalidEvent(invalid),
+                malformed => Error::Malformed(malformed.to_string()),
+            })?;
             Ok(Incoming::Single(event))
         }
         _ => {
