@@ -11,11 +11,20 @@
 //! right before the first line inside it is formatted, so every line carries
 //! the same fields as before. Under a subscriber without that layer over
 //! the registry, the fields are recorded at once.
+//!
+//! For plain text (the default, off a terminal) the layer writes the fields
+//! straight into the formatter's span-fields string, as the formatter would
+//! have written them: recording them through the dispatcher, which formats
+//! each field by its visitor, cost 8.8k instructions per logged event.
 
+use std::fmt::Write as _;
 use tracing::field::{self, Value};
 use tracing::span::{Id, Record};
 use tracing::{Dispatch, Metadata, Span, Subscriber};
+
 use tracing_subscriber::Registry;
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -97,12 +106,27 @@ impl Pending {
         self.dispatch
             .record(id, &Record::new(&fields.value_set(&values)));
     }
+
+    /// The fields as the text formatter (`DefaultFields`, no colours)
+    /// writes them when they are recorded: `function` as a debug string,
+    /// the others displayed, separated by spaces.
+    fn write_plain(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "function={:?} digest={} id={} type={} trace_id={}",
+            self.function, self.digest, self.id, self.type_, self.trace_id
+        );
+    }
 }
 
 /// The layer that records an `event` span's fields before a line inside it
 /// is written. It must sit below the formatting layer, so that its
 /// `on_event` runs first.
-pub(super) struct LazyFields;
+pub(super) struct LazyFields {
+    /// The formatter above is the text one without colours: the fields are
+    /// written into its span-fields string directly.
+    pub(super) plain_text: bool,
+}
 
 impl<S> Layer<S> for LazyFields
 where
@@ -113,12 +137,21 @@ where
             return;
         };
         for span in scope {
+            let mut extensions = span.extensions_mut();
+            let Some(pending) = extensions.remove::<Pending>() else {
+                continue;
+            };
+            if self.plain_text
+                && let Some(formatted) = extensions.get_mut::<FormattedFields<DefaultFields>>()
+                && formatted.fields.is_empty()
+            {
+                pending.write_plain(&mut formatted.fields);
+                continue;
+            }
             // The extensions' lock is released before recording: the
             // formatter takes it again to add the fields.
-            let pending = span.extensions_mut().remove::<Pending>();
-            if let Some(pending) = pending {
-                pending.record(&span.id(), span.metadata());
-            }
+            drop(extensions);
+            pending.record(&span.id(), span.metadata());
         }
     }
 }
@@ -162,7 +195,8 @@ mod tests {
             .without_time()
             .with_ansi(false)
             .with_writer(lines.clone());
-        let base = tracing_subscriber::registry().with(lazy.then_some(LazyFields));
+        let lazy = lazy.then_some(LazyFields { plain_text: !json });
+        let base = tracing_subscriber::registry().with(lazy);
         if json {
             tracing::subscriber::with_default(base.with(fmt.json()), log);
         } else {
@@ -179,40 +213,58 @@ mod tests {
         tracing::warn!("second line");
     }
 
-    fn an_event() {
-        lines_in(event_span(
-            "simple",
+    /// `function`, `digest`, `id`, `type` of the events the tests log: a
+    /// plain one, and one with quotes, backslashes, spaces and non-ASCII.
+    const EVENTS: [[&str; 4]; 2] = [
+        ["simple", "sha256:abc", "id-1", "dev.ping"],
+        [
+            "fn \"q\" \\ é",
             "sha256:abc",
-            "id-1",
-            "dev.ping",
-            TraceParent::parse(&format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
-                .unwrap()
-                .trace_id(),
-        ));
+            "id with=spaces",
+            "type{x}\"y\"",
+        ],
+    ];
+
+    fn an_event([function, digest, id, type_]: [&'static str; 4]) -> impl FnOnce() {
+        move || {
+            lines_in(event_span(
+                function,
+                digest,
+                id,
+                type_,
+                TraceParent::parse(&format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+                    .unwrap()
+                    .trace_id(),
+            ))
+        }
     }
 
     /// The span as it was created before its fields were recorded lazily.
-    fn an_event_as_before() {
-        lines_in(tracing::info_span!(
-            "event",
-            function = "simple",
-            digest = %"sha256:abc",
-            id = %"id-1",
-            r#type = %"dev.ping",
-            trace_id = %TRACE_ID,
-        ));
+    fn an_event_as_before([function, digest, id, type_]: [&'static str; 4]) -> impl FnOnce() {
+        move || {
+            lines_in(tracing::info_span!(
+                "event",
+                function = function,
+                digest = %digest,
+                id = %id,
+                r#type = %type_,
+                trace_id = %TRACE_ID,
+            ))
+        }
     }
 
     #[test]
     fn lines_carry_the_same_fields_as_before() {
-        for json in [false, true] {
-            let before = logged(json, false, an_event_as_before);
-            assert_eq!(logged(json, true, an_event), before, "json {json}");
-            // Without the layer: recorded at creation.
-            assert_eq!(logged(json, false, an_event), before, "json {json}");
-            assert_eq!(before.lines().count(), 2, "{before}");
+        for event in EVENTS {
+            for json in [false, true] {
+                let before = logged(json, false, an_event_as_before(event));
+                assert_eq!(logged(json, true, an_event(event)), before, "json {json}");
+                // Without the layer: recorded at creation.
+                assert_eq!(logged(json, false, an_event(event)), before, "json {json}");
+                assert_eq!(before.lines().count(), 2, "{before}");
+            }
         }
-        let text = logged(false, true, an_event);
+        let text = logged(false, true, an_event(EVENTS[0]));
         assert!(
             text.contains(r#"event{function="simple" digest=sha256:abc id=id-1 type=dev.ping trace_id=4bf92f3577b34da6a3ce929d0e0e4736}"#),
             "{text}"
@@ -222,11 +274,13 @@ mod tests {
     #[test]
     fn nothing_is_recorded_without_a_line() {
         let lines = Lines::default();
-        let subscriber = tracing_subscriber::registry().with(LazyFields).with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(lines),
-        );
+        let subscriber = tracing_subscriber::registry()
+            .with(LazyFields { plain_text: true })
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(lines),
+            );
         tracing::subscriber::with_default(subscriber, || {
             let span = event_span("f", "d", "i", "t", TraceParent::new_root().trace_id());
             let pending = span.with_subscriber(|(id, dispatch)| {
