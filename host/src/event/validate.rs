@@ -141,13 +141,42 @@ pub fn is_control(c: char) -> bool {
 /// or bytes that may not be), as `str::find(is_control)` gives it. A byte
 /// scan: U+0000-001F and U+007F are one byte each, U+0080-009F are `C2 80`
 /// to `C2 9F`, and no other character's encoding holds those sequences;
-/// decoding every character instead cost ~4x the instructions.
+/// decoding every character instead cost ~4x the instructions. Eight bytes
+/// are ruled out at a time where none is below 0x20, 0x7F or 0xC2: a byte at
+/// a time cost ~3k instructions for a 200-byte guest log line.
 pub fn find_control(text: &[u8]) -> Option<usize> {
-    text.iter().enumerate().position(|(i, &b)| {
+    let control_at = |i: usize| {
+        let b = text[i];
         b < 0x20
             || b == 0x7f
             || (b == 0xc2 && text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
-    })
+    };
+    let mut words = text.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().expect("chunks of 8 bytes"));
+        if may_start_control(word)
+            && let Some(i) = (at..at + 8).find(|&i| control_at(i))
+        {
+            return Some(i);
+        }
+        at += 8;
+    }
+    (at..text.len()).find(|&i| control_at(i))
+}
+
+/// Whether one of the 8 bytes of `word` is below 0x20, 0x7F or 0xC2 (the
+/// bytes a control character starts with). Each test is the exact "some byte
+/// is zero" word trick: false means none is.
+fn may_start_control(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let below_0x20 = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+    let equals = |byte: u64| {
+        let zero_where_equal = word ^ (ONES * byte);
+        zero_where_equal.wrapping_sub(ONES) & !zero_where_equal & HIGH_BITS
+    };
+    below_0x20 | equals(0x7f) | equals(0xc2) != 0
 }
 
 /// Extension names are lowercase ASCII letters and digits and do not reuse a
@@ -195,6 +224,20 @@ mod tests {
                 text.find(is_control),
                 "{text:?}"
             );
+        }
+        // Every position in and across 8-byte words, each kind of control,
+        // and C2 followed by a control and a non-control continuation.
+        for needle in [
+            "\u{0}", "\u{1f}", "\u{7f}", "\u{85}", "\u{9f}", "\u{a3}", "\u{1b}",
+        ] {
+            for at in 0..20 {
+                let text = format!("{}{needle}{}", "a".repeat(at), "b".repeat(20 - at));
+                assert_eq!(
+                    find_control(text.as_bytes()),
+                    text.find(is_control),
+                    "{text:?}"
+                );
+            }
         }
         // Not UTF-8: a lone C2 is no control.
         assert_eq!(find_control(b"\xc2"), None);
