@@ -3,7 +3,7 @@
 //!
 //! Only what cargo needs to load the workspace is copied: the root manifest
 //! and lock file, the guest SDKs, the member crates' sources (`host`,
-//! `functions`, `tests/guests`), plus the pytest and ruff settings. The
+//! `functions`, `tests/guests`, `bench/echo`), plus the pytest and ruff settings. The
 //! installed guest toolchains (`guest-sdk/python/.venv`,
 //! `guest-sdk/js/node_modules`) are linked, not copied. Modification times are kept, and builds use
 //! the real target directory (`CARGO_TARGET_DIR`): cargo hashes path
@@ -29,6 +29,7 @@ const COPIED: &[&str] = &[
     "host/templates",
     "functions",
     "tests/guests",
+    "bench/echo",
 ];
 
 /// Installed toolchains inside the copied parts: linked from the real
