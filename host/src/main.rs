@@ -9,8 +9,10 @@ use wasmfn::cli::{Cli, Command};
 /// concurrent events (`simple` at 16 connections: 11-15k events/s against
 /// 30-35k with mimalloc, bench/results/musl.md); against glibc's malloc it
 /// takes 14k of 172k instructions off each `simple` event and 16k of 310k off
-/// each `transformer` event (bench/results/instructions.md), with idle RSS
-/// 25 MB against 29 MB. One allocator, so the image and a dev build agree.
+/// each `transformer` event (bench/results/instructions.md), for 2-5 MB
+/// more idle RSS (6 example modules: 29.5 -> 34.1 MB after a cold start,
+/// 28.0 -> 29.8 MB after a warm one). One allocator, so the image and a dev
+/// build agree.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
