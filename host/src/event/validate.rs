@@ -151,9 +151,8 @@ pub fn find_control(text: &[u8]) -> Option<usize> {
             || b == 0x7f
             || (b == 0xc2 && text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
     };
-    let mut words = text.chunks_exact(8);
     let mut at = 0;
-    for word in &mut words {
+    for word in text.chunks_exact(8) {
         let word = u64::from_le_bytes(word.try_into().expect("chunks of 8 bytes"));
         if may_start_control(word)
             && let Some(i) = (at..at + 8).find(|&i| control_at(i))

@@ -94,15 +94,16 @@ impl FormatTime for LineTime {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        let secs = now.as_secs();
         SECOND.with_borrow_mut(|(second, prefix)| {
-            if *second != now.as_secs() {
-                let at = i64::try_from(now.as_secs())
+            if *second != secs {
+                let at = i64::try_from(secs)
                     .ok()
                     .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
                     .unwrap_or_default();
                 prefix.clear();
                 write!(prefix, "{}", at.format("%Y-%m-%dT%H:%M:%S"))?;
-                *second = now.as_secs();
+                *second = secs;
             }
             w.write_str(prefix)
         })?;
